@@ -1,0 +1,25 @@
+"""cnnjax: convolutional-network building blocks for JAX, written as pure functions.
+
+Math at the bottom (``cnnjax.ops``, re-exported here: ``cnnjax.conv``, ``cnnjax.max_pool``,
+...), parameters in the middle (``cnnjax.nn`` modules, ``cnnjax.models``), loops and I/O at
+the top (``cnnjax.data``, ``cnnjax.train``, ``cnnjax.viz``, the ``cnnjax`` command).
+
+The sub-packages are imported lazily so that ``import cnnjax`` stays cheap.
+"""
+import importlib as _importlib
+
+from cnnjax import ops
+from cnnjax.ops import *  # noqa: F403 - the public ops are the package's API
+from cnnjax.ops import __all__ as _ops_all
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = ("nn", "models", "data", "train", "viz")
+
+__all__ = [*_ops_all, "ops", *_SUBPACKAGES]
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return _importlib.import_module(f"cnnjax.{name}")
+    raise AttributeError(f"module 'cnnjax' has no attribute {name!r}")
