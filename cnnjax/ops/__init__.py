@@ -7,9 +7,20 @@ re-exports the public names of ``shared/API.md``.
 # Each family owns one block below; keep the blocks separate.
 
 # --- convolution (_conv.py, _im2col.py, _fft_conv.py, _conv_matrix.py) ---
+from cnnjax.ops._conv import conv, conv_transpose
+from cnnjax.ops._geometry import (
+    ReceptiveField, conv_matrix, conv_output_shape, receptive_field)
 
 # --- pooling (_pool.py, _lp_pool.py, _mixed_pool.py, _stochastic_pool.py, _spectral_pool.py) ---
+from cnnjax.ops._pool import avg_pool, max_pool, max_pool_with_indices, max_unpool, sum_pool
+from cnnjax.ops._adaptive_pool import (
+    adaptive_avg_pool,
+    adaptive_max_pool,
+    global_avg_pool,
+    global_max_pool,
+)
 
 # --- normalization (_batch_norm.py) ---
+from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

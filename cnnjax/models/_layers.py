@@ -1,0 +1,111 @@
+"""Building blocks shared by the model zoo.
+
+``ReLU``, ``Flatten`` and ``LogSoftmax`` are tiny stateless modules (rather than bare
+functions) so that :func:`cnnjax.models.summary` sees them as rows of the seeds' layer table.
+:class:`ConvBN` is the Conv→BatchNorm pair that :func:`cnnjax.models.fold_batch_norms` folds
+for inference.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnnjax import nn as cnn
+from cnnjax.ops import _checks
+
+#: A pooling site's plug: a spec string for :func:`cnnjax.nn.make_pool` or a factory called as
+#: ``factory(window_shape=..., strides=..., padding=...)`` returning a pooling module.
+PoolSpec = Union[str, Callable[..., nn.Module]]
+
+#: Inputs whose smaller spatial side is below this get the CIFAR-style stem (no aggressive
+#: early downsampling) in AlexNet, ResNet-18 and GoogLeNet.
+SMALL_INPUT = 64
+
+
+def make_pool(pool: PoolSpec, window_shape, strides=None, padding: Any = "VALID",
+              name: str | None = None) -> nn.Module:
+    """Builds the pooling module for one pooling site of a model."""
+    if isinstance(pool, str):
+        return cnn.make_pool(pool, window_shape, strides, padding, name=name)
+    if not callable(pool):
+        _checks.fail("models", f"pool must be a spec string or a module factory, got {pool!r}.",
+                     TypeError)
+    return pool(window_shape=window_shape, strides=strides, padding=padding, name=name)
+
+
+def resolve_stem(stem: str | None, x: jax.Array, op: str) -> str:
+    """``'cifar'`` or ``'imagenet'``; ``None`` picks by input size (``SMALL_INPUT``)."""
+    if stem is None:
+        return "cifar" if min(x.shape[1:-1]) < SMALL_INPUT else "imagenet"
+    return _checks.check_choice(stem, ("cifar", "imagenet"), op, "stem")
+
+
+class ReLU(nn.Module):
+    """``max(x, 0)`` as a layer (a row of the summary table)."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jax.nn.relu(x)
+
+
+class Flatten(nn.Module):
+    """``[N, ...] -> [N, prod(...)]``, row-major over the channels-last layout."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return x.reshape(x.shape[0], -1)
+
+
+class LogSoftmax(nn.Module):
+    """Log-probabilities over the last axis (the seeds' MNIST example ends with it)."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jax.nn.log_softmax(x, axis=-1)
+
+
+class ConvBN(nn.Module):
+    """Conv (no bias) → BatchNorm, foldable into one biased Conv for inference.
+
+    With ``fold=False`` the variables are ``params: {conv: {kernel}, bn: {scale, bias}}`` and
+    ``batch_stats: {bn: {mean, var}}``. With ``fold=True`` (inference only) it is a single
+    ``Conv`` with ``params: {conv: {kernel, bias}}`` holding ``cnnjax.fold_batch_norm`` of the
+    above — batch norm at test time is a per-channel affine map, "zero overhead at test-time:
+    can be fused with conv" (seed 001).
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: int | Sequence[int] = 1
+    padding: Any = 0
+    fold: bool = False
+    impl: str = "auto"
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+        if self.fold:
+            if train:
+                _checks.fail("ConvBN", "a folded Conv→BatchNorm is for inference only; got "
+                                       "train=True (use the unfolded model to train).")
+            return cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+                            use_bias=True, impl=self.impl, name="conv")(x)
+        x = cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+                     use_bias=False, impl=self.impl, name="conv")(x)
+        return cnn.BatchNorm(momentum=self.momentum, epsilon=self.epsilon, name="bn")(
+            x, train=train)
+
+
+def dropout(rate: float, x: jax.Array, *, train: bool, broadcast_dims: Sequence[int] = ()):
+    """Flax dropout drawing from the ``'dropout'`` RNG collection (only when training)."""
+    return nn.Dropout(rate, broadcast_dims=broadcast_dims, deterministic=not train)(x)
+
+
+def check_input(x: jax.Array, op: str) -> jax.Array:
+    x = jnp.asarray(x)
+    if x.ndim != 4:
+        _checks.fail(op, f"x must be a batch of images [N, H, W, C], got shape {x.shape}.")
+    _checks.check_floating(x, op)
+    return x

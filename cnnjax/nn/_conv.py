@@ -1,0 +1,157 @@
+"""Convolution modules: parameters + one call of :func:`cnnjax.conv` / :func:`cnnjax.conv_transpose`."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+import cnnjax
+from cnnjax.ops import _checks
+
+Initializer = Callable[..., jax.Array]
+
+
+def _kernel_size(kernel_size, d: int, op: str) -> tuple[int, ...]:
+    return _checks.ntuple(kernel_size, d, op, "kernel_size")
+
+
+def _group_count(feature_group_count: int, groups: int | None, op: str) -> int:
+    # ``groups`` is the PyTorch/cnnjax.conv spelling, ``feature_group_count`` the Flax one.
+    if groups is not None and feature_group_count not in (1, groups):
+        _checks.fail(op, f"give either feature_group_count or groups, got feature_group_count="
+                         f"{feature_group_count} and groups={groups}.")
+    return feature_group_count if groups is None else groups
+
+
+class Conv(nn.Module):
+    """N-d convolution layer, equivalent to partial application of :func:`cnnjax.conv`.
+
+    ``y = cnnjax.conv(x, kernel, bias, stride=strides, padding=padding, dilation=dilation,
+    groups=feature_group_count, padding_mode=padding_mode, impl=impl)`` with a kernel
+    ``[*kernel_size, C_in // groups, features]`` and bias ``[features]``. Output size per
+    spatial dim: ``floor((n + lo + hi - dilation*(k-1) - 1) / stride) + 1``.
+
+    Defaults follow :func:`cnnjax.conv` (``padding='VALID'``, like PyTorch's ``padding=0``;
+    note ``flax.linen.Conv`` defaults to ``'SAME'``); initialisers follow Flax (LeCun normal
+    kernel, zero bias).
+
+    Attributes:
+      features: number of output channels ``C_out``.
+      kernel_size: an int or one int per spatial dim.
+      strides: an int or one per spatial dim.
+      padding: ``'VALID'``, ``'SAME'``, an int, ``d`` ints or ``d`` ``(lo, hi)`` pairs.
+      dilation: kernel dilation.
+      feature_group_count: feature groups (Flax name); ``groups`` is the PyTorch alias.
+      groups: alias of ``feature_group_count`` (``None`` to use that field).
+      use_bias: add a learned bias.
+      padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+      impl: ``'auto'``, ``'xla'``, ``'im2col'`` or ``'fft'`` (see :func:`cnnjax.conv`).
+      precision: passed to :func:`cnnjax.conv`.
+      dtype: computation dtype (``None``: the input's).
+      param_dtype: parameter dtype.
+      kernel_init, bias_init: Flax initialisers.
+
+    Example:
+      >>> layer = Conv(features=20, kernel_size=5, padding=2)
+      >>> variables = layer.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)))
+      >>> layer.apply(variables, jnp.ones((1, 28, 28, 1))).shape
+      (1, 28, 28, 20)
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: int | Sequence[int] = 1
+    padding: Any = "VALID"
+    dilation: int | Sequence[int] = 1
+    feature_group_count: int = 1
+    groups: int | None = None
+    use_bias: bool = True
+    padding_mode: str = "zeros"
+    impl: str = "auto"
+    precision: Any = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: ArrayLike) -> jax.Array:
+        x = jnp.asarray(x)
+        op = "Conv"
+        d = _checks.spatial_rank(x, op)
+        k = _kernel_size(self.kernel_size, d, op)
+        groups = _group_count(self.feature_group_count, self.groups, op)
+        c_in = x.shape[-1]
+        if groups < 1 or c_in % groups:
+            _checks.fail(op, f"input channels ({c_in}) must be divisible by groups, got {groups}.")
+        kernel = self.param("kernel", self.kernel_init, (*k, c_in // groups, self.features),
+                            self.param_dtype)
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        dtype = self.dtype or x.dtype
+        return cnnjax.conv(
+            x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype),
+            stride=self.strides, padding=self.padding, dilation=self.dilation, groups=groups,
+            padding_mode=self.padding_mode, impl=self.impl, precision=self.precision)
+
+
+class ConvTranspose(nn.Module):
+    """Transposed convolution, equivalent to partial application of :func:`cnnjax.conv_transpose`.
+
+    Kernel ``[*kernel_size, C_in, features // groups]`` (PyTorch's layout moved channels-last),
+    bias ``[features]``. Output size per spatial dim
+    ``(n - 1)·stride − lo − hi + dilation·(k − 1) + output_padding + 1``.
+
+    Attributes:
+      features: output channels ``C_out``.
+      kernel_size: an int or one per spatial dim.
+      strides, padding, output_padding, dilation: as :func:`cnnjax.conv_transpose`
+        (PyTorch semantics; ``padding`` is cropped from the full output).
+      feature_group_count / groups: feature groups (Flax name / PyTorch alias).
+      use_bias, impl, dtype, param_dtype, kernel_init, bias_init: as :class:`Conv`.
+
+    Example:
+      >>> layer = ConvTranspose(features=4, kernel_size=3, strides=2, padding=1, output_padding=1)
+      >>> v = layer.init(jax.random.key(0), jnp.ones((1, 4, 4, 8)))
+      >>> layer.apply(v, jnp.ones((1, 4, 4, 8))).shape
+      (1, 8, 8, 4)
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: int | Sequence[int] = 1
+    padding: Any = 0
+    output_padding: int | Sequence[int] = 0
+    dilation: int | Sequence[int] = 1
+    feature_group_count: int = 1
+    groups: int | None = None
+    use_bias: bool = True
+    impl: str = "auto"
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: ArrayLike) -> jax.Array:
+        x = jnp.asarray(x)
+        op = "ConvTranspose"
+        d = _checks.spatial_rank(x, op)
+        k = _kernel_size(self.kernel_size, d, op)
+        groups = _group_count(self.feature_group_count, self.groups, op)
+        if groups < 1 or self.features % groups:
+            _checks.fail(op, f"features ({self.features}) must be divisible by groups, "
+                             f"got {groups}.")
+        kernel = self.param("kernel", self.kernel_init,
+                            (*k, x.shape[-1], self.features // groups), self.param_dtype)
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        dtype = self.dtype or x.dtype
+        return cnnjax.conv_transpose(
+            x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype),
+            stride=self.strides, padding=self.padding, output_padding=self.output_padding,
+            dilation=self.dilation, groups=groups, impl=self.impl)

@@ -1,0 +1,306 @@
+"""``fit``: the training loop (jitted SPMD steps, evaluation, checkpoints, progress)."""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cnnjax.data._pipeline import batch_indices, normalization_stats, normalize, \
+    random_crop_flip, take
+from cnnjax.data._sources import Dataset, _as_dataset
+from cnnjax.train import _parallel
+from cnnjax.train._checkpoint import Checkpointer
+from cnnjax.train._state import TrainState, cross_entropy, make_optimizer, make_schedule
+
+_log = logging.getLogger("cnnjax.train")
+
+# Standard augmentation per dataset when augment='auto': the CIFAR recipe (crop + flip);
+# SVHN digits are not mirror-symmetric, so crop only.
+_AUTO_AUGMENT = {"cifar10": "crop_flip", "cifar100": "crop_flip", "svhn_cropped": "crop"}
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+      state: the final :class:`TrainState` (replicated over the mesh).
+      history: one dict per epoch: ``epoch`` (1-based), ``train_loss``, ``train_accuracy``,
+        ``test_loss``, ``test_accuracy`` (``None`` without test data), ``seconds`` (wall
+        time of the epoch's training steps, first-epoch compilation included),
+        ``eval_seconds``, ``learning_rate`` (at the epoch's last step).
+      normalization: the ``(mean, std)`` per channel used to normalise inputs; apply
+        ``cnnjax.data.normalize(images, *normalization)`` before ``model.apply`` at inference.
+    """
+    state: TrainState
+    history: list[dict]
+    normalization: tuple[np.ndarray, np.ndarray]
+
+
+def _augment_fn(augment: Any, name: str) -> Callable | None:
+    if augment == "auto":
+        augment = _AUTO_AUGMENT.get(name)
+    if augment is None or augment is False:
+        return None
+    if augment is True or augment == "crop_flip":
+        return random_crop_flip
+    if augment == "crop":
+        return functools.partial(random_crop_flip, flip=False)
+    if callable(augment):
+        return augment
+    raise ValueError(f"fit: augment must be 'auto', 'crop_flip', 'crop', True, False, None or "
+                     f"a function (key, images) -> images, got {augment!r}.")
+
+
+def _train_step(state: TrainState, images: jax.Array, labels: jax.Array, *, model, tx,
+                mean, std, augment) -> tuple[TrainState, dict]:
+    # Per-step randomness from (seed, step) only: resuming at step t replays the same keys.
+    k_aug, k_dropout, k_pool = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
+    x = images if augment is None else augment(k_aug, images)
+    x = normalize(x, mean, std)
+
+    def loss_fn(params):
+        logits, updates = model.apply(
+            {"params": params, "batch_stats": state.batch_stats}, x, train=True,
+            rngs={"dropout": k_dropout, "pool": k_pool}, mutable=["batch_stats"])
+        loss_sum, correct, count = cross_entropy(logits, labels)
+        return loss_sum / count, (updates.get("batch_stats", state.batch_stats), loss_sum,
+                                  correct, count)
+
+    grads, (batch_stats, loss_sum, correct, count) = jax.grad(loss_fn, has_aux=True)(
+        state.params)
+    # optax mixes Python floats with int32 step counts (e.g. ``b1 ** count``); it is not
+    # written for strict dtype promotion, so its update is traced under standard promotion.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(params=optax.apply_updates(state.params, updates),
+                              batch_stats=batch_stats, opt_state=opt_state,
+                              step=state.step + 1)
+    return new_state, {"loss": loss_sum, "correct": correct, "count": count}
+
+
+def _eval_step(state: TrainState, images: jax.Array, labels: jax.Array, *, model, mean,
+               std) -> dict:
+    logits = model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                         normalize(images, mean, std), train=False)
+    loss_sum, correct, count = cross_entropy(logits, labels)
+    return {"loss": loss_sum, "correct": correct, "count": count}
+
+
+def _init_state(model, tx, sample: np.ndarray, seed: int, mean, std) -> TrainState:
+    root = jax.random.PRNGKey(seed)
+    k_params, k_dropout, k_pool, k_run = jax.random.split(root, 4)
+    variables = model.init({"params": k_params, "dropout": k_dropout, "pool": k_pool},
+                           normalize(sample, mean, std), train=False)
+    params = variables["params"]
+    with jax.numpy_dtype_promotion("standard"):  # see _train_step
+        opt_state = tx.init(params)
+    return TrainState(params=params, batch_stats=variables.get("batch_stats", {}),
+                      opt_state=opt_state, step=jnp.zeros((), jnp.int32), rng=k_run)
+
+
+class _Progress:
+    """A rich progress bar, or nothing (not a terminal, or not process 0)."""
+
+    def __init__(self, enabled: bool):
+        self._bar = None
+        if enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[info]}"), transient=True)
+            self._bar.start()
+
+    def task(self, description: str, total: int):
+        if self._bar is None:
+            return None
+        return self._bar.add_task(description, total=total, info="")
+
+    def advance(self, task, info: str = ""):
+        if task is not None:
+            self._bar.update(task, advance=1, info=info)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _run_config(**kwargs) -> dict:
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+            for k, v in kwargs.items()}
+
+
+def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | None, *,
+        epochs: int, batch_size: int, learning_rate: float, seed: int,
+        optimizer: str | optax.GradientTransformation = "adam",
+        schedule: str | Callable = "constant", weight_decay: float = 0.0,
+        momentum: float = 0.9, warmup_steps: int | None = None, augment: Any = "auto",
+        eval_batch_size: int | None = None, workdir: str | None = None,
+        devices: int | Sequence[jax.Device] | None = None, progress: bool | str = "auto",
+        on_epoch_end: Callable[[dict], None] | None = None, max_to_keep: int = 2
+        ) -> FitResult:
+    """Trains a classifier with minibatch gradient descent, data-parallel over devices.
+
+    The model is any flax module ``model(x, *, train) -> logits [N, K]`` with an optional
+    ``'batch_stats'`` collection and the RNG streams ``'dropout'`` and ``'pool'``. Every
+    epoch shuffles the training set by ``(seed, epoch)``, drops the last incomplete batch,
+    runs one jitted SPMD step per batch (state buffers donated), then evaluates the whole
+    test set (padded last batch, masked). Inputs are normalised per channel with the
+    training split's mean/std (:func:`cnnjax.data.normalization_stats`) on device. The
+    loss is softmax cross-entropy on the logits (identical for log-softmax outputs).
+
+    Args:
+      model: the flax module.
+      train_data: a :class:`cnnjax.data.Dataset` or ``(images uint8 [N, H, W, C], labels)``.
+      test_data: same, or ``None`` (then test metrics are ``None``).
+      epochs: number of epochs to reach (a resumed run continues up to it).
+      batch_size: global batch size; must divide by the number of devices.
+      learning_rate: peak learning rate.
+      seed: seeds parameter init, shuffling, dropout/pool noise and augmentation.
+      optimizer: ``'adam'``, ``'adamw'``, ``'sgd'`` (momentum ``momentum``) or an optax
+        transformation.
+      schedule: ``'constant'``, ``'cosine'``, ``'warmup_cosine'`` or an optax schedule.
+      weight_decay: L2 penalty (``adam``/``sgd``) or decoupled decay (``adamw``).
+      momentum: SGD momentum.
+      warmup_steps: warmup length for ``'warmup_cosine'`` (default 5% of all steps).
+      augment: ``'auto'`` (crop+flip for CIFAR, crop for SVHN, none otherwise),
+        ``'crop_flip'``/``True``, ``'crop'``, ``None``/``False``, or ``f(key, images)``
+        applied to uint8 batches on device.
+      eval_batch_size: test batch size (default ``batch_size``); multiple of the devices.
+      workdir: if given, an orbax checkpoint is written there after every epoch and a run
+        finding one resumes from the latest, reproducing an uninterrupted run exactly.
+      devices: ``None`` (all devices, all processes), an int (the first n) or a list.
+      progress: ``'auto'`` (a rich progress bar only when stdout is a terminal), True, False.
+      on_epoch_end: called with each new history entry (after the checkpoint is written).
+      max_to_keep: checkpoints kept in ``workdir``.
+
+    Returns:
+      :class:`FitResult` ``(state, history, normalization)``.
+
+    Raises:
+      ValueError: bad ``epochs``/``batch_size``/``learning_rate``/option values, batch size
+        not divisible by the device count, or a training set smaller than one batch.
+
+    Example:
+      >>> from cnnjax.data import load
+      >>> result = fit(model, load("digits"), load("digits", "test"), epochs=3,
+      ...              batch_size=32, learning_rate=1e-3, seed=0)  # doctest: +SKIP
+      >>> result.history[-1]["test_accuracy"]  # doctest: +SKIP
+    """
+    train = _as_dataset(train_data, "train_data")
+    test = None if test_data is None else _as_dataset(test_data, "test_data")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
+    if not learning_rate > 0 and not callable(schedule):
+        raise ValueError(f"fit: learning_rate must be > 0, got {learning_rate!r}.")
+    if train.images.ndim != 4 or len(train.images) != len(train.labels):
+        raise ValueError(f"fit: train_data must hold images [N, H, W, C] and N labels, got "
+                         f"shapes {train.images.shape} and {train.labels.shape}.")
+    mesh = _parallel.make_mesh(devices)
+    _parallel.check_batch_size(batch_size, mesh)
+    eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
+    _parallel.check_batch_size(eval_batch_size, mesh, "eval_batch_size")
+    steps_per_epoch = len(train.labels) // batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"fit: batch_size must be <= the {len(train.labels)} training "
+                         f"examples, got {batch_size}.")
+    augment_fn = _augment_fn(augment, train.name)
+    lr_schedule = make_schedule(schedule, learning_rate, epochs * steps_per_epoch,
+                                warmup_steps)
+    tx = make_optimizer(optimizer, lr_schedule, weight_decay=weight_decay, momentum=momentum)
+    mean, std = normalization_stats(train.images)
+
+    repl = _parallel.replicated(mesh)
+    rows = _parallel.batch_sharding(mesh)
+    train_step = jax.jit(
+        functools.partial(_train_step, model=model, tx=tx, mean=mean, std=std,
+                          augment=augment_fn),
+        in_shardings=(repl, rows, rows), out_shardings=(repl, repl), donate_argnums=0)
+    eval_step = jax.jit(functools.partial(_eval_step, model=model, mean=mean, std=std),
+                        in_shardings=(repl, rows, rows), out_shardings=repl)
+    init = jax.jit(functools.partial(_init_state, model, tx, seed=seed, mean=mean, std=std),
+                   out_shardings=repl)
+    state = init(train.images[:1])
+
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt = None
+    if workdir is not None:
+        ckpt = Checkpointer(workdir, max_to_keep=max_to_keep)
+        last = ckpt.latest_epoch()
+        if last is not None:
+            state, meta = ckpt.restore(last, state, repl)
+            history, start_epoch = list(meta["history"]), int(meta["epoch"])
+            _log.info("resumed from %s at epoch %d (step %d)", workdir, start_epoch,
+                      int(_parallel.to_host(state.step)))
+    config = _run_config(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         seed=seed, optimizer=optimizer, schedule=schedule,
+                         weight_decay=weight_decay, train_examples=len(train.labels))
+
+    train_rows = _parallel.local_rows(rows, batch_size)
+    eval_rows = _parallel.local_rows(rows, eval_batch_size)
+    show = (progress is True or (progress == "auto" and sys.stdout.isatty())) and (
+        jax.process_index() == 0)
+    bar = _Progress(show)
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            task = bar.task(f"epoch {epoch}/{epochs}", steps_per_epoch)
+            t0 = time.perf_counter()
+            metrics = []
+            for idx in batch_indices(len(train.labels), batch_size, seed=seed, epoch=epoch,
+                                     drop_remainder=True):
+                x, y = take(train.images, train.labels, idx[train_rows])
+                x, y = _parallel.global_batch((x, y), rows, batch_size)
+                state, m = train_step(state, x, y)
+                metrics.append(m)
+                bar.advance(task)
+            totals = _sum_metrics(metrics)
+            seconds = time.perf_counter() - t0
+            entry = {"epoch": epoch,
+                     "train_loss": totals["loss"] / totals["count"],
+                     "train_accuracy": totals["correct"] / totals["count"],
+                     "test_loss": None, "test_accuracy": None,
+                     "seconds": seconds}
+            t1 = time.perf_counter()
+            if test is not None:
+                metrics = []
+                for idx in batch_indices(len(test.labels), eval_batch_size, pad=True):
+                    x, y = take(test.images, test.labels, idx[eval_rows])
+                    x, y = _parallel.global_batch((x, y), rows, eval_batch_size)
+                    metrics.append(eval_step(state, x, y))
+                totals = _sum_metrics(metrics)
+                entry["test_loss"] = totals["loss"] / totals["count"]
+                entry["test_accuracy"] = totals["correct"] / totals["count"]
+            entry["eval_seconds"] = time.perf_counter() - t1
+            with jax.numpy_dtype_promotion("standard"):  # see _train_step
+                entry["learning_rate"] = float(lr_schedule(epoch * steps_per_epoch - 1))
+            history.append(entry)
+            _log.info("epoch %d/%d: train loss %.4f acc %.4f, test loss %s acc %s, %.2fs",
+                      epoch, epochs, entry["train_loss"], entry["train_accuracy"],
+                      entry["test_loss"], entry["test_accuracy"], seconds)
+            if ckpt is not None:
+                ckpt.save(epoch, state, {"epoch": epoch, "history": history,
+                                         "config": config})
+            if on_epoch_end is not None:
+                on_epoch_end(dict(entry))
+    finally:
+        bar.close()
+        if ckpt is not None:
+            ckpt.close()
+    return FitResult(state, history, (mean, std))
+
+
+def _sum_metrics(metrics: list[dict]) -> dict:
+    """Sums per-step metric scalars on the host (one device sync per epoch)."""
+    if not metrics:
+        return {"loss": float("nan"), "correct": float("nan"), "count": float("nan")}
+    return {k: float(sum(_parallel.to_host(m[k]).astype(np.float64) for m in metrics))
+            for k in metrics[0]}

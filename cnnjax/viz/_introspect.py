@@ -1,0 +1,190 @@
+"""Finds the conv and pooling layers of a flax model by watching it run.
+
+``flax.linen.intercept_methods`` sees every submodule ``__call__`` in execution order, with its
+input and output, so the plots work for any model built from modules (``cnnjax.nn``, or
+``flax.linen.Conv``) without the model having to list its layers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cnnjax.ops._checks import canonical_padding, fail
+
+
+class LayerCall(NamedTuple):
+    """One conv/pool module call: its path, class, kind, input/output arrays (or shapes)."""
+
+    name: str
+    kind: str  # 'conv', 'pool' or 'global' (every output sees the whole input)
+    module: Any
+    inputs: Any
+    output: Any
+
+
+def _kind(module: Any) -> str | None:
+    cls = type(module).__name__
+    if "Spectral" in cls or "Global" in cls or "Adaptive" in cls:
+        return "global" if "Adaptive" not in cls else "adaptive"
+    if "Conv" in cls and "Transpose" not in cls and hasattr(module, "kernel_size"):
+        return "conv"
+    if "Pool" in cls and hasattr(module, "window_shape"):
+        return "pool"
+    return None
+
+
+def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
+                 op: str) -> tuple[list[LayerCall], Any]:
+    """Runs ``model`` on ``x`` (``train=False``) and records its conv/pool module calls in order.
+
+    With ``variables=None`` the model is only initialised under ``jax.eval_shape`` (no FLOPs), so
+    the recorded arrays are shape-only.
+
+    Returns:
+      ``(calls, model_output)``.
+    """
+    try:
+        import flax.linen as nn
+    except ImportError as err:  # pragma: no cover - flax is a core dependency
+        raise ImportError("tracing a model needs flax") from err
+    if not isinstance(model, nn.Module):
+        fail(op, f"model must be a flax.linen.Module, got {type(model).__name__}.", TypeError)
+    calls: list[LayerCall] = []
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        mod = context.module
+        kind = _kind(mod)
+        if context.method_name == "__call__" and kind is not None and args:
+            calls.append(LayerCall("/".join(mod.path), kind, mod, args[0], out))
+        return out
+
+    key = jax.random.key(0)
+    rngs = {"params": key, "dropout": key, "pool": key}
+    with nn.intercept_methods(interceptor):
+        if variables is None:
+            out = jax.eval_shape(lambda: model.init(rngs, x, train=False))
+        else:
+            out = model.apply(variables, x, train=False, rngs={"dropout": key, "pool": key})
+    if not calls:
+        fail(op, f"model must contain conv or pooling modules (cnnjax.nn or flax.linen Conv/*Pool), "
+                 f"found none in {type(model).__name__}.")
+    return calls, out
+
+
+def _tuple(value: Any, d: int) -> tuple[int, ...]:
+    if value is None:
+        return (1,) * d
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * d
+    return tuple(int(v) for v in value)
+
+
+def layer_geometry(call: LayerCall, op: str) -> list[tuple[int, int, int, int]]:
+    """Per spatial axis ``(kernel_size, stride, padding_lo, dilation)`` of one recorded call.
+
+    Global and spectral pools (each output depends on every input pixel) become one window
+    covering the input; adaptive pools use the equivalent fixed window
+    ``stride = n // m``, ``kernel = n - (m - 1) * stride``.
+    """
+    mod = call.module
+    in_spatial = tuple(call.inputs.shape[1:-1])
+    d = len(in_spatial)
+    out = call.output[0] if isinstance(call.output, tuple) else call.output
+    out_shape = tuple(out.shape)
+    if call.kind in ("global", "adaptive"):
+        out_spatial = out_shape[1:-1] if len(out_shape) == d + 2 else (1,) * d
+        geo = []
+        for n, m in zip(in_spatial, out_spatial):
+            if call.kind == "global" or m <= 1:
+                geo.append((n, n, 0, 1))
+            else:
+                s = n // m
+                geo.append((n - (m - 1) * s, s, 0, 1))
+        return geo
+    if call.kind == "conv":
+        k = _tuple(mod.kernel_size, d)
+        s = _tuple(getattr(mod, "strides", getattr(mod, "stride", 1)), d)
+        r = _tuple(getattr(mod, "kernel_dilation", getattr(mod, "dilation", 1)), d)
+    else:
+        k = _tuple(mod.window_shape, d)
+        strides = getattr(mod, "strides", None)
+        s = k if strides is None else _tuple(strides, d)
+        r = _tuple(getattr(mod, "dilation", 1), d)
+    padding = getattr(mod, "padding", "VALID")
+    if isinstance(padding, str) and padding.upper() not in ("VALID", "SAME"):
+        # flax's 'CIRCULAR'/'REFLECT' pad by the SAME amounts.
+        padding = "SAME"
+    pads = canonical_padding(padding, in_spatial, k, s, op, dilation=r)
+    return [(kk, ss, lo, rr) for kk, ss, (lo, _), rr in zip(k, s, pads, r)]
+
+
+def receptive_fields(calls: list[LayerCall], input_spatial: tuple[int, ...],
+                     op: str) -> list[list[tuple[int, int, int, int]]]:
+    """For each call, the chain of per-axis layers from the input to its output.
+
+    Branches are followed by array identity: a call whose input is another call's output
+    continues that call's chain; a call on the same array as an earlier call (a sibling branch)
+    starts where that one started. An input produced by an op that is not a module (ReLU, add,
+    concatenate, ...) continues the longest chain that ended at that spatial size, i.e. the
+    deepest path — the receptive field is the union over paths.
+    """
+    by_output: dict[int, list] = {}
+    by_input: dict[int, list] = {}
+    ended: list[tuple[tuple[int, ...], list]] = []
+    chains = []
+    for call in calls:
+        x = call.inputs
+        spatial = tuple(x.shape[1:-1])
+        if id(x) in by_output:
+            base = by_output[id(x)]
+        elif id(x) in by_input:
+            base = by_input[id(x)]
+        else:
+            same = [c for shape, c in ended if shape == spatial]
+            if same:
+                base = max(same, key=lambda c: _rf_size(c))
+            elif spatial == tuple(input_spatial) or not ended:
+                base = []
+            else:
+                base = ended[-1][1]
+        by_input.setdefault(id(x), base)
+        chain = [*base, layer_geometry(call, op)]
+        out = call.output[0] if isinstance(call.output, tuple) else call.output
+        by_output[id(out)] = chain
+        out_spatial = tuple(out.shape[1:-1]) if out.ndim == x.ndim else (1,) * len(spatial)
+        ended.append((out_spatial, chain))
+        chains.append(chain)
+    return chains
+
+
+def _rf_size(chain: list) -> int:
+    size, jump = 1, 1
+    for geo in chain:
+        k, s, _, r = geo[0]
+        size += r * (k - 1) * jump
+        jump *= s
+    return size
+
+
+def as_input(image: jax.typing.ArrayLike, op: str) -> jax.Array:
+    """``[H, W]``, ``[H, W, C]`` or ``[1, H, W, C]`` -> float ``[1, H, W, C]``."""
+    x = jnp.asarray(image)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32) / (255.0 if x.dtype == jnp.uint8 else 1.0)
+    if x.ndim == 2:
+        x = x[None, :, :, None]
+    elif x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        fail(op, f"image must be [H, W], [H, W, C] or [1, H, W, C], got shape {x.shape}.")
+    return x
+
+
+def grid_shape(n: int, max_cols: int) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols

@@ -1,0 +1,227 @@
+"""Tests of the ``cnnjax`` command (cnnjax/cli.py): help, exit codes, messages, subcommands.
+
+Most tests call ``cnnjax.cli.main([...])`` in-process (it returns the exit status); one runs
+``python -m cnnjax`` in a subprocess to cover the module entry point.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnjax import ablation
+from cnnjax.cli import main
+
+SUBCOMMANDS = ("train", "ablate", "data", "summary")
+
+
+def _models():
+    # The model zoo is a sibling package; skip (not fail) the model tests without it.
+    models = pytest.importorskip("cnnjax.models")
+    if not hasattr(models, "NAMES"):
+        pytest.skip("cnnjax.models is not available")
+    return models
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(err, *fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_top_level_help(capsys):
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for name in (*SUBCOMMANDS, "bench", "viz"):
+        assert f"    {name} " in out
+    assert "examples:" in out and "cnnjax ablate" in out
+
+
+@pytest.mark.parametrize("argv", [[c, "--help"] for c in SUBCOMMANDS]
+                         + [["data", "fetch", "--help"], ["data", "list", "--help"]])
+def test_subcommand_help(capsys, argv):
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert out.startswith(f"usage: cnnjax {' '.join(argv[:-1])}")
+
+
+def test_ablate_help_shows_defaults(capsys):
+    _, out, _ = _run(capsys, "ablate", "--help")
+    assert f"(default: {ablation.DEFAULTS['epochs']})" in out
+    assert "runs/ablation" in out
+
+
+def test_version(capsys):
+    code, out, _ = _run(capsys, "--version")
+    assert code == 0 and out.strip().startswith("cnnjax ")
+
+
+def test_module_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "cnnjax", "train", "--epochs", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    _one_line_error(proc.stderr, "cnnjax train: error:", "--epochs", "positive integer", "0")
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["train", "--epochs", "-3"], ["--epochs", "must be a positive integer, got -3"]),
+    (["ablate", "--epochs", "0"], ["--epochs", "must be a positive integer, got 0"]),
+    (["ablate", "--batch-size", "x"], ["--batch-size", "must be a positive integer"]),
+    (["ablate", "--lr", "-1"], ["--lr", "must be a positive finite number"]),
+    (["ablate", "--seeds", "0,-1"], ["--seeds", "non-negative integers"]),
+    (["summary", "lenet5", "--input-shape", "28,28"], ["--input-shape", "H,W,C"]),
+    (["frobnicate"], ["invalid choice", "frobnicate"]),
+    ([], ["required", "COMMAND"]),
+    (["data"], ["required", "ACTION"]),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragments):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    _one_line_error(err, "error:", *fragments)
+
+
+def test_unknown_model_lists_valid_ones(capsys):
+    models = _models()
+    code, _, err = _run(capsys, "train", "--model", "lenet6")
+    assert code == 2
+    _one_line_error(err, "cnnjax train: error: unknown model 'lenet6'", *models.NAMES)
+
+
+def test_unknown_pool_lists_valid_ones(capsys, tmp_path):
+    from cnnjax import nn
+
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--pools", "max,median")
+    assert code == 2
+    _one_line_error(err, "cnnjax ablate: error: unknown pool spec 'median'", *nn.POOL_SPECS)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_unknown_dataset_lists_valid_ones(capsys, tmp_path):
+    from cnnjax import data
+
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--datasets", "imagenet")
+    assert code == 2
+    _one_line_error(err, "unknown dataset 'imagenet'", *data.DATASETS)
+
+
+def test_missing_dataset_reports_the_data_modules_message(capsys, tmp_path, monkeypatch):
+    from cnnjax import data
+
+    monkeypatch.setenv("CNNJAX_DATA", str(tmp_path / "empty"))
+    try:
+        data.load("fashion_mnist", "test", data_dir=str(tmp_path / "empty"))
+    except data.DatasetNotFoundError as e:
+        message = str(e)
+    else:
+        pytest.skip("fashion_mnist is available on this machine")
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path / "o"), "--datasets",
+                        "fashion_mnist", "--data-dir", str(tmp_path / "empty"))
+    assert code == 2
+    assert err.strip() == f"cnnjax ablate: error: {message}"
+
+
+def test_unwritable_output_dir(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = _run(capsys, "ablate", "--out", str(blocker / "sub"))
+    assert code == 2
+    _one_line_error(err, "cnnjax ablate: error: --out must be a writable directory",
+                    str(blocker / "sub"))
+
+
+def test_report_only_without_results(capsys, tmp_path):
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--report-only")
+    assert code == 2
+    _one_line_error(err, "--report-only needs finished runs")
+
+
+@pytest.mark.parametrize("name, module", [("bench", "cnnjax.bench"), ("viz", "cnnjax.viz.cli")])
+def test_delegated_subcommands(capsys, name, module):
+    code, out, err = _run(capsys, name, "--help")
+    if importlib.util.find_spec(module.rsplit(".", 1)[0]) and importlib.util.find_spec(module):
+        assert code == 0
+        assert out.startswith(f"usage: cnnjax {name}")
+    else:
+        assert code == 2
+        _one_line_error(err, f"cnnjax {name}: error:", module, "not")
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def test_data_list(capsys):
+    from cnnjax import data
+
+    code, out, _ = _run(capsys, "data", "list")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:2] == ["name", "available"]
+    assert [line.split()[0] for line in lines[1:]] == list(data.DATASETS)
+    assert lines[1].split()[1] == "yes"  # digits is embedded
+
+
+def test_data_fetch_rejects_embedded_dataset(capsys):
+    code, _, err = _run(capsys, "data", "fetch", "digits")
+    assert code == 2
+    _one_line_error(err, "cnnjax data: error: fetch: name must be 'mnist' or 'fashion_mnist'")
+
+
+def test_summary_prints_the_models_table(capsys):
+    models = _models()
+    code, out, _ = _run(capsys, "summary", "lenet5")
+    assert code == 0
+    expected = models.summary(models.get("lenet5", num_classes=10, pool="max"), (28, 28, 1))
+    assert out.strip() == expected.strip()
+    assert "1,256,080" in out or "1256080" in out  # the seeds' LeNet5 parameter count
+
+
+def test_train_one_epoch_on_digits(capsys, tmp_path):
+    _models()
+    code, out, err = _run(capsys, "train", "--dataset", "digits", "--pool", "avg",
+                          "--epochs", "1", "--batch-size", "64", "--limit", "256",
+                          "--workdir", str(tmp_path / "w"), "--quiet")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["epoch"])
+    row = lines[header + 1].split()
+    assert row[0] == "1"
+    assert 0.0 <= float(row[2].rstrip("%")) <= 100.0
+    assert any(line.startswith("parameters: ") for line in lines)
+    assert any((tmp_path / "w").iterdir())  # a checkpoint was written
+
+
+def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
+    _models()
+    out_dir = tmp_path / "abl"
+    argv = ["ablate", "--out", str(out_dir), "--pools", "max", "--seeds", "0", "--epochs", "1",
+            "--batch-size", "32", "--limit", "96", "--cache-dir", "none", "--no-plots"]
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "| `max` |" in out and "report: " in out
+    assert "[1/1] lenet5 on digits, pool=max, seed=0" in err
+    (record,) = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
+    assert record["hyperparameters"]["epochs"] == 1
+    assert "cnnjax ablate --out" in (out_dir / "report.md").read_text()
+    # Re-running trains nothing: no per-run log line, same single record.
+    code, out, err = _run(capsys, *argv)
+    assert code == 0 and "[1/1]" not in err
+    assert len((out_dir / "results.jsonl").read_text().splitlines()) == 1
+    code, out, _ = _run(capsys, "ablate", "--out", str(out_dir), "--report-only", "--no-plots")
+    assert code == 0 and "| `max` |" in out
