@@ -30,6 +30,7 @@ stays cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import datetime as _dt
@@ -128,6 +129,28 @@ def _append_record(path: Path, record: Mapping[str, Any]) -> None:
     in place means a reader, or a re-run after ``kill -9``, sees either the old file or the
     new one, never half a line. The file is small (one line per run), so this costs nothing.
     """
+    with _locked(path):
+        _rewrite_with(path, record)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock beside ``path``, so two studies writing the same results
+    file cannot lose each other's records (read-modify-write); a no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(path.with_name("." + path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _rewrite_with(path: Path, record: Mapping[str, Any]) -> None:
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     if old and not old.endswith("\n"):
         # Drop an incomplete last line left by some other writer (load_results ignores it).
@@ -274,7 +297,8 @@ def format_table(group: GroupSummary) -> str:
     return "\n".join(lines)
 
 
-def _describe(hyperparameters: Mapping[str, Any]) -> str:
+def describe_hyperparameters(hyperparameters: Mapping[str, Any]) -> str:
+    """``'batch_size=64, epochs=20, ...'``: the set values, sorted by name."""
     return ", ".join(f"{k}={v}" for k, v in sorted(hyperparameters.items()) if v is not None)
 
 
@@ -320,8 +344,9 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
     if plot_note:
         parts += [plot_note, ""]
     for g in groups:
-        parts += [f"## {g.model} on {g.dataset}", "", f"Hyperparameters: {_describe(g.hyperparameters)}.",
-                  "", format_table(g), ""]
+        parts += [f"## {g.model} on {g.dataset}", "",
+                  f"Hyperparameters: {describe_hyperparameters(g.hyperparameters)}.", "",
+                  format_table(g), ""]
         for p in sorted(images.get(g.slug, []), key=lambda p: p.name):
             parts += [f"![{p.stem}]({p.name})", ""]
     path = out_dir / REPORT_FILE
@@ -489,7 +514,7 @@ def run_ablation(
     seconds_total, devices, finished, versions``.
     """
     pools = _check_names(POOL_SPECS if pools is None else pools, "pools")
-    models = _check_names(models, "models")
+    models = tuple(m.lower() for m in _check_names(models, "models"))
     datasets = _check_names(datasets, "datasets")
     if isinstance(seeds, (int, np.integer)):
         seeds = (seeds,)
@@ -526,7 +551,7 @@ def run_ablation(
     from cnnjax import train as ctrain
 
     for m in models:
-        if m not in cmodels.NAMES:
+        if m.lower() not in cmodels.NAMES:
             _fail(f"models must be names from cnnjax.models.NAMES "
                   f"({', '.join(cmodels.NAMES)}), got {m!r}.")
     for p in pools:

@@ -149,7 +149,7 @@ def _check_models(names: Sequence[str]) -> None:
     from cnnjax import models
 
     for name in names:
-        if name not in models.NAMES:
+        if name.lower() not in models.NAMES:
             raise UsageError(f"unknown model {name!r}; valid models: {', '.join(models.NAMES)}")
 
 
@@ -269,15 +269,15 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
                 f"{r['seconds_total']:.1f} s")
 
         records = ablation.run_ablation(
-            out, pools=pools, models=models, datasets=datasets, seeds=_flatten(args.seeds) or [0, 1, 2],
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+            out, pools=pools, models=models, datasets=datasets,
+            seeds=_flatten(args.seeds) or [0, 1, 2], epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
             optimizer=args.optimizer, limit=args.limit, data_dir=args.data_dir,
             devices=args.devices, cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
             plots=not args.no_plots, command=command, progress=False, log=log, callback=done)
         report = out / ablation.REPORT_FILE
     for group in ablation.summarize(records):
         print(f"\n{group.model} on {group.dataset} "
-              f"({ablation._describe(group.hyperparameters)}):\n")
+              f"({ablation.describe_hyperparameters(group.hyperparameters)}):\n")
         print(ablation.format_table(group))
     print(f"\nreport: {report}")
     return 0
@@ -488,7 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help, --version (0) and usage errors (2)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        resumable = command == "ablate" or (command == "train" and "--workdir" in argv)
+        hint = "; run the same command again to resume" if resumable else ""
+        print(f"{PROG}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

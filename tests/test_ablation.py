@@ -65,8 +65,9 @@ def test_append_and_load_roundtrip(tmp_path):
         ablation._append_record(path, r)
     assert load_results(path) == records
     assert load_results(tmp_path) == records  # the directory works too
-    # No temporary files are left behind by the atomic rewrite.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+    # No temporary files are left behind by the atomic rewrite (only the lock file).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".results.jsonl.lock",
+                                                          "results.jsonl"]
 
 
 def test_load_missing_file_is_empty(tmp_path):

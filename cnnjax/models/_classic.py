@@ -61,8 +61,8 @@ class AlexNet(nn.Module):
         x = Flatten()(x)
         for _ in range(2):
             x = dropout(0.5, x, train=train)
-            x = ReLU()(nn.Dense(self.hidden)(x))
-        return nn.Dense(self.num_classes)(x)
+            x = ReLU()(nn.Dense(self.hidden, dtype=x.dtype)(x))
+        return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 
 _VGG_CONFIGS: dict[int, tuple] = {
@@ -121,9 +121,9 @@ class VGG(nn.Module):
                 x = ReLU()(cnn.Conv(v, 3, padding=1, impl=self.impl)(x))
         x = Flatten()(x)
         for _ in range(2):
-            x = ReLU()(nn.Dense(self.hidden)(x))
+            x = ReLU()(nn.Dense(self.hidden, dtype=x.dtype)(x))
             x = dropout(0.5, x, train=train)
-        return nn.Dense(self.num_classes)(x)
+        return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 
 class NiN(nn.Module):

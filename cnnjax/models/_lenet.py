@@ -44,9 +44,9 @@ class LeNet5(nn.Module):
         x = ReLU()(x)
         x = make_pool(self.pool, 2, 2)(x, train=train)
         x = Flatten()(x)
-        x = nn.Dense(500)(x)
+        x = nn.Dense(500, dtype=x.dtype)(x)
         x = ReLU()(x)
-        return nn.Dense(self.num_classes)(x)
+        return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 
 class MnistNet(nn.Module):
@@ -89,8 +89,8 @@ class MnistNet(nn.Module):
         x = make_pool(self.pool, 2, 2)(x, train=train)
         x = dropout(0.25, x, train=train, broadcast_dims=(1, 2))
         x = Flatten()(x)
-        x = nn.Dense(128)(x)
+        x = nn.Dense(128, dtype=x.dtype)(x)
         x = ReLU()(x)
         x = dropout(0.5, x, train=train)
-        x = nn.Dense(self.num_classes)(x)
+        x = nn.Dense(self.num_classes, dtype=x.dtype)(x)
         return LogSoftmax()(x)

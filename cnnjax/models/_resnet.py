@@ -93,7 +93,7 @@ class ResNet(nn.Module):
                 strides = 2 if i > 0 and j == 0 else 1
                 x = BasicBlock(width, strides, self.pool, self.fold_bn, self.impl)(x, train=train)
         x = cnn.GlobalAvgPool()(x)
-        return nn.Dense(self.num_classes)(x)
+        return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 
 class ResNet20(ResNet):
@@ -201,4 +201,4 @@ class GoogLeNet(nn.Module):
         x = inception("5b", inception("5a", x))
         x = cnn.GlobalAvgPool()(x)
         x = dropout(0.4, x, train=train)
-        return nn.Dense(self.num_classes)(x)
+        return nn.Dense(self.num_classes, dtype=x.dtype)(x)

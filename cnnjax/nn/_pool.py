@@ -430,7 +430,7 @@ def _parse_spec(spec: str) -> tuple[type[nn.Module], dict[str, Any]]:
                 kwargs[field] = parse(value)
             except ValueError:
                 _checks.fail("make_pool", f"option {key!r} in pooling spec {spec!r} needs a "
-                                          f"number, got {value!r}.")
+                                          f"number, got {value!r}; {_SPEC_HELP}.")
     if name == "lp" and "p" not in kwargs and not kwargs.get("learn_p"):
         _checks.fail("make_pool", f"pooling spec {spec!r} needs 'p=<float>' or 'learn'; "
                                   f"{_SPEC_HELP}.")

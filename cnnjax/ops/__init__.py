@@ -8,6 +8,7 @@ re-exports the public names of ``shared/API.md``.
 
 # --- convolution (_conv.py, _im2col.py, _fft_conv.py, _conv_matrix.py) ---
 from cnnjax.ops._conv import conv, conv_transpose
+from cnnjax.ops._im2col import col2im, im2col
 from cnnjax.ops._geometry import (
     ReceptiveField, conv_matrix, conv_output_shape, receptive_field)
 
@@ -19,6 +20,10 @@ from cnnjax.ops._adaptive_pool import (
     global_avg_pool,
     global_max_pool,
 )
+from cnnjax.ops._lp_pool import l2_pool, lp_pool
+from cnnjax.ops._mixed_pool import gated_pool, mixed_pool, stochastic_mixed_pool
+from cnnjax.ops._stochastic_pool import stochastic_pool
+from cnnjax.ops._spectral_pool import spectral_pool
 
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm

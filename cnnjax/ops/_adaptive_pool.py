@@ -8,6 +8,7 @@ a gather of each bin padded to the longest bin, then a masked reduction.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -16,6 +17,7 @@ import numpy as np
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
+from cnnjax.ops._pool import PoolGeometry, avg_pool_impl, max_pool_impl
 
 __all__ = ["adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool"]
 
@@ -43,7 +45,16 @@ def _canonical_output(op: str, x: Any, output_shape: Any) -> tuple[int, tuple[in
     return d, out
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def _adaptive(x: jax.Array, out: tuple[int, ...], reduce: str) -> jax.Array:
+    spatial = tuple(x.shape[1:-1])
+    if all(n % o == 0 for n, o in zip(spatial, out)):
+        # Equal disjoint bins are exactly a pool with window = stride = n/o (the fast
+        # tiling path of _pool, with its single-element max gradient).
+        k = tuple(n // o for n, o in zip(spatial, out))
+        d = len(out)
+        geom = PoolGeometry(k, k, (1,) * d, ((0, 0),) * d, ((0, 0),) * d, spatial, out)
+        return max_pool_impl(x, geom) if reduce == "max" else avg_pool_impl(x, geom, True)
     for axis, o in enumerate(out, start=1):
         n = x.shape[axis]
         if o == n:

@@ -386,7 +386,8 @@ def window_sum(x: jax.Array, geom: PoolGeometry) -> jax.Array:
         xc = lax.slice(xpad, (0,) * (d + 2), (n, *covered, c))
         shape = [n] + [a for o, k in zip(geom.out, geom.window) for a in (o, k)] + [c]
         return jnp.sum(xc.reshape(shape), axis=tuple(2 + 2 * i for i in range(d)))
-    return lax.reduce_window(xpad, jnp.zeros((), x.dtype), lax.add, (1, *geom.window, 1),
+    # A concrete NumPy identity lets JAX recognise a (differentiable) windowed sum.
+    return lax.reduce_window(xpad, np.zeros((), x.dtype), lax.add, (1, *geom.window, 1),
                              (1, *geom.strides, 1), "VALID")
 
 
@@ -492,4 +493,7 @@ def sum_pool(
     op = "sum_pool"
     x = _as_float_array(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding, ceil_mode=ceil_mode)
-    return jax.jit(window_sum, static_argnums=(1,))(x, geom)
+    return _window_sum_jit(x, geom)
+
+
+_window_sum_jit = jax.jit(window_sum, static_argnums=(1,))

@@ -44,23 +44,26 @@ class FitResult(NamedTuple):
     normalization: tuple[np.ndarray, np.ndarray]
 
 
+_CROP_ONLY = functools.partial(random_crop_flip, flip=False)
+
+
 def _augment_fn(augment: Any, name: str) -> Callable | None:
-    if augment == "auto":
+    if isinstance(augment, str) and augment == "auto":
         augment = _AUTO_AUGMENT.get(name)
     if augment is None or augment is False:
         return None
     if augment is True or augment == "crop_flip":
         return random_crop_flip
     if augment == "crop":
-        return functools.partial(random_crop_flip, flip=False)
+        return _CROP_ONLY
     if callable(augment):
         return augment
     raise ValueError(f"fit: augment must be 'auto', 'crop_flip', 'crop', True, False, None or "
                      f"a function (key, images) -> images, got {augment!r}.")
 
 
-def _train_step(state: TrainState, images: jax.Array, labels: jax.Array, *, model, tx,
-                mean, std, augment) -> tuple[TrainState, dict]:
+def _train_step(state: TrainState, images: jax.Array, labels: jax.Array, mean: jax.Array,
+                std: jax.Array, *, model, tx, augment) -> tuple[TrainState, dict]:
     # Per-step randomness from (seed, step) only: resuming at step t replays the same keys.
     k_aug, k_dropout, k_pool = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
     x = images if augment is None else augment(k_aug, images)
@@ -86,16 +89,16 @@ def _train_step(state: TrainState, images: jax.Array, labels: jax.Array, *, mode
     return new_state, {"loss": loss_sum, "correct": correct, "count": count}
 
 
-def _eval_step(state: TrainState, images: jax.Array, labels: jax.Array, *, model, mean,
-               std) -> dict:
+def _eval_step(state: TrainState, images: jax.Array, labels: jax.Array, mean: jax.Array,
+               std: jax.Array, *, model) -> dict:
     logits = model.apply({"params": state.params, "batch_stats": state.batch_stats},
                          normalize(images, mean, std), train=False)
     loss_sum, correct, count = cross_entropy(logits, labels)
     return {"loss": loss_sum, "correct": correct, "count": count}
 
 
-def _init_state(model, tx, sample: np.ndarray, seed: int, mean, std) -> TrainState:
-    root = jax.random.PRNGKey(seed)
+def _init_state(model, tx, sample: jax.Array, root: jax.Array, mean: jax.Array,
+                std: jax.Array) -> TrainState:
     k_params, k_dropout, k_pool, k_run = jax.random.split(root, 4)
     variables = model.init({"params": k_params, "dropout": k_dropout, "pool": k_pool},
                            normalize(sample, mean, std), train=False)
@@ -104,6 +107,34 @@ def _init_state(model, tx, sample: np.ndarray, seed: int, mean, std) -> TrainSta
         opt_state = tx.init(params)
     return TrainState(params=params, batch_stats=variables.get("batch_stats", {}),
                       opt_state=opt_state, step=jnp.zeros((), jnp.int32), rng=k_run)
+
+
+@functools.lru_cache(maxsize=32)
+def _steps(model, tx, augment, mesh):
+    """The jitted init/train/eval functions for one configuration.
+
+    Cached, so runs that differ only in seed or data (an ablation's repeats, a resumed
+    run) reuse the compiled steps: the seed, the data and the normalisation constants are
+    arguments, not constants baked into the programs.
+    """
+    repl = _parallel.replicated(mesh)
+    rows = _parallel.batch_sharding(mesh)
+    init = jax.jit(functools.partial(_init_state, model, tx), out_shardings=repl)
+    train_step = jax.jit(functools.partial(_train_step, model=model, tx=tx, augment=augment),
+                         in_shardings=(repl, rows, rows, repl, repl),
+                         out_shardings=(repl, repl), donate_argnums=0)
+    eval_step = jax.jit(functools.partial(_eval_step, model=model),
+                        in_shardings=(repl, rows, rows, repl, repl), out_shardings=repl)
+    return init, train_step, eval_step
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_optimizer(optimizer, schedule, learning_rate, total_steps, warmup_steps,
+                      weight_decay, momentum):
+    """Equal settings give the *same* optax object, so :func:`_steps` hits its cache."""
+    lr_schedule = make_schedule(schedule, learning_rate, total_steps, warmup_steps)
+    return lr_schedule, make_optimizer(optimizer, lr_schedule, weight_decay=weight_decay,
+                                       momentum=momentum)
 
 
 class _Progress:
@@ -115,18 +146,17 @@ class _Progress:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[info]}"), transient=True)
+                                 MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
             self._bar.start()
 
     def task(self, description: str, total: int):
         if self._bar is None:
             return None
-        return self._bar.add_task(description, total=total, info="")
+        return self._bar.add_task(description, total=total)
 
-    def advance(self, task, info: str = ""):
+    def advance(self, task):
         if task is not None:
-            self._bar.update(task, advance=1, info=info)
+            self._bar.update(task, advance=1)
 
     def close(self):
         if self._bar is not None:
@@ -213,23 +243,28 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         raise ValueError(f"fit: batch_size must be <= the {len(train.labels)} training "
                          f"examples, got {batch_size}.")
     augment_fn = _augment_fn(augment, train.name)
-    lr_schedule = make_schedule(schedule, learning_rate, epochs * steps_per_epoch,
-                                warmup_steps)
-    tx = make_optimizer(optimizer, lr_schedule, weight_decay=weight_decay, momentum=momentum)
-    mean, std = normalization_stats(train.images)
-
+    # Only the settings that change the optimizer enter the cache key (a constant schedule
+    # does not depend on the run length, so extending a run reuses the compiled step).
+    total_steps = None if schedule == "constant" else epochs * steps_per_epoch
+    opt_args = (optimizer, schedule, learning_rate, total_steps,
+                warmup_steps if schedule == "warmup_cosine" else None, weight_decay,
+                momentum if optimizer == "sgd" else None)
+    try:
+        lr_schedule, tx = _cached_optimizer(*opt_args)
+        init, train_step, eval_step = _steps(model, tx, augment_fn, mesh)
+    except TypeError:  # an unhashable model/optimizer/schedule: build uncached
+        lr_schedule, tx = _cached_optimizer.__wrapped__(*opt_args)
+        init, train_step, eval_step = _steps.__wrapped__(model, tx, augment_fn, mesh)
     repl = _parallel.replicated(mesh)
     rows = _parallel.batch_sharding(mesh)
-    train_step = jax.jit(
-        functools.partial(_train_step, model=model, tx=tx, mean=mean, std=std,
-                          augment=augment_fn),
-        in_shardings=(repl, rows, rows), out_shardings=(repl, repl), donate_argnums=0)
-    eval_step = jax.jit(functools.partial(_eval_step, model=model, mean=mean, std=std),
-                        in_shardings=(repl, rows, rows), out_shardings=repl)
-    init = jax.jit(functools.partial(_init_state, model, tx, seed=seed, mean=mean, std=std),
-                   out_shardings=repl)
-    state = init(train.images[:1])
+    mean, std = normalization_stats(train.images)
+    mean_d, std_d = (jax.device_put(a, repl) for a in (mean, std))
+    root = jax.device_put(jax.random.PRNGKey(seed), repl)
+    state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d)
 
+    config = _run_config(batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
+                         train_examples=len(train.labels))
     history: list[dict] = []
     start_epoch = 0
     ckpt = None
@@ -237,13 +272,10 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         ckpt = Checkpointer(workdir, max_to_keep=max_to_keep)
         last = ckpt.latest_epoch()
         if last is not None:
-            state, meta = ckpt.restore(last, state, repl)
+            state, meta = _restore(ckpt, last, state, repl, config, workdir)
             history, start_epoch = list(meta["history"]), int(meta["epoch"])
             _log.info("resumed from %s at epoch %d (step %d)", workdir, start_epoch,
                       int(_parallel.to_host(state.step)))
-    config = _run_config(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         seed=seed, optimizer=optimizer, schedule=schedule,
-                         weight_decay=weight_decay, train_examples=len(train.labels))
 
     train_rows = _parallel.local_rows(rows, batch_size)
     eval_rows = _parallel.local_rows(rows, eval_batch_size)
@@ -259,7 +291,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
                                      drop_remainder=True):
                 x, y = take(train.images, train.labels, idx[train_rows])
                 x, y = _parallel.global_batch((x, y), rows, batch_size)
-                state, m = train_step(state, x, y)
+                state, m = train_step(state, x, y, mean_d, std_d)
                 metrics.append(m)
                 bar.advance(task)
             totals = _sum_metrics(metrics)
@@ -275,20 +307,22 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
                 for idx in batch_indices(len(test.labels), eval_batch_size, pad=True):
                     x, y = take(test.images, test.labels, idx[eval_rows])
                     x, y = _parallel.global_batch((x, y), rows, eval_batch_size)
-                    metrics.append(eval_step(state, x, y))
+                    metrics.append(eval_step(state, x, y, mean_d, std_d))
                 totals = _sum_metrics(metrics)
                 entry["test_loss"] = totals["loss"] / totals["count"]
                 entry["test_accuracy"] = totals["correct"] / totals["count"]
             entry["eval_seconds"] = time.perf_counter() - t1
-            with jax.numpy_dtype_promotion("standard"):  # see _train_step
-                entry["learning_rate"] = float(lr_schedule(epoch * steps_per_epoch - 1))
+            entry["learning_rate"] = None
+            if not isinstance(optimizer, optax.GradientTransformation):
+                with jax.numpy_dtype_promotion("standard"):  # see _train_step
+                    entry["learning_rate"] = float(lr_schedule(epoch * steps_per_epoch - 1))
             history.append(entry)
             _log.info("epoch %d/%d: train loss %.4f acc %.4f, test loss %s acc %s, %.2fs",
                       epoch, epochs, entry["train_loss"], entry["train_accuracy"],
                       entry["test_loss"], entry["test_accuracy"], seconds)
             if ckpt is not None:
                 ckpt.save(epoch, state, {"epoch": epoch, "history": history,
-                                         "config": config})
+                                         "config": config, "epochs": epochs})
             if on_epoch_end is not None:
                 on_epoch_end(dict(entry))
     finally:
@@ -296,6 +330,30 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         if ckpt is not None:
             ckpt.close()
     return FitResult(state, history, (mean, std))
+
+
+def _restore(ckpt: Checkpointer, epoch: int, state: TrainState, sharding, config: dict,
+             workdir) -> tuple[TrainState, dict]:
+    """Restores the latest checkpoint, refusing one written by a different run.
+
+    Only ``epochs`` may change between the interrupted and the resumed command (to extend
+    a run); any other difference would silently break the "same result as uninterrupted"
+    guarantee, so it is an error.
+    """
+    try:
+        restored, meta = ckpt.restore(epoch, state, sharding)
+    # orbax reports a structure/shape mismatch with ValueError/KeyError/TypeError.
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"fit: the checkpoint in workdir {workdir} does not match this model "
+                         f"and optimizer ({type(e).__name__}: {str(e)[:300]}); use another "
+                         "workdir or delete it.") from e
+    saved = meta.get("config", {})
+    diff = sorted(k for k in config if saved.get(k) != config[k])
+    if diff:
+        raise ValueError(f"fit: workdir {workdir} holds a run with other settings ("
+                         + ", ".join(f"{k}={saved.get(k)!r} not {config[k]!r}" for k in diff)
+                         + "); use another workdir or the same settings.")
+    return restored, meta
 
 
 def _sum_metrics(metrics: list[dict]) -> dict:

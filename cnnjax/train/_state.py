@@ -60,13 +60,14 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> tuple[jax.Array, jax.
     return jnp.sum(losses * mask), jnp.sum(correct.astype(jnp.float32)), jnp.sum(mask)
 
 
-def make_schedule(schedule: str | Callable, learning_rate: float, total_steps: int,
+def make_schedule(schedule: str | Callable, learning_rate: float, total_steps: int | None,
                   warmup_steps: int | None = None) -> Callable:
     """The learning-rate schedule: a name from ``SCHEDULES`` or an optax schedule.
 
     ``'cosine'`` decays from ``learning_rate`` to 0 over ``total_steps`` (Loshchilov & Hutter
     2017, no restarts); ``'warmup_cosine'`` first ramps linearly from 0 over
-    ``warmup_steps`` (default 5% of the run, at least 1 step).
+    ``warmup_steps`` (default 5% of the run, at least 1 step). ``total_steps`` may be
+    ``None`` for ``'constant'``.
     """
     if callable(schedule):
         return schedule
@@ -83,7 +84,7 @@ def make_schedule(schedule: str | Callable, learning_rate: float, total_steps: i
 
 
 def make_optimizer(optimizer: str | optax.GradientTransformation, schedule: Callable, *,
-                   weight_decay: float = 0.0, momentum: float = 0.9
+                   weight_decay: float = 0.0, momentum: float | None = 0.9
                    ) -> optax.GradientTransformation:
     """``'adam'`` (L2 penalty ``weight_decay`` added to the gradient, like ``torch.optim.Adam``),
     ``'adamw'`` (decoupled decay, Loshchilov & Hutter 2019), ``'sgd'`` (heavy-ball

@@ -6,6 +6,8 @@ that leaks memory when a script draws many plots.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from cnnjax.ops._checks import fail
 
 # ITU-R BT.601 luma weights, the usual RGB -> grey conversion (also PIL's "L" mode).
 _LUMA = np.array([0.299, 0.587, 0.114])
+_SAMPLE_NAMES = ("china.jpg", "flower.jpg")
 
 
 def require_matplotlib():
@@ -39,15 +42,21 @@ def new_figure(figsize: tuple[float, float], dpi: float):
     return fig
 
 
+def check_png_path(path: str | Path, op: str) -> Path:
+    """``Path(path)``, after checking it ends in ``.png`` (checked before any work is done)."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        fail(op, f"path must end in '.png' (the plots are written as PNG), got {str(path)!r}.")
+    return path
+
+
 def save(fig: Any, path: str | Path, op: str) -> Path:
     """Writes ``fig`` as PNG to ``path`` (parents created) and returns the path.
 
     No ``bbox_inches='tight'``: the PNG is exactly ``figsize * dpi`` pixels, which callers and
     tests rely on.
     """
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        fail(op, f"path must end in '.png' (the plots are written as PNG), got {str(path)!r}.")
+    path = check_png_path(path, op)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=fig.dpi)
     return path
@@ -67,6 +76,26 @@ def to_grey(image: Any) -> np.ndarray:
     return img
 
 
+@functools.lru_cache(maxsize=1)
+def _sample_rgb() -> tuple[np.ndarray, ...]:
+    # The JPEGs ship inside scikit-learn; reading them with PIL (a matplotlib dependency)
+    # avoids importing sklearn.datasets, which takes seconds.
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the sample photos come from scikit-learn; install it with "
+                          "`pip install cnnjax[data]`.")
+    folder = Path(spec.submodule_search_locations[0]) / "datasets" / "images"
+    try:
+        from PIL import Image
+
+        return tuple(np.asarray(Image.open(folder / name).convert("RGB"))
+                     for name in _SAMPLE_NAMES)
+    except (ImportError, OSError):
+        from sklearn.datasets import load_sample_images
+
+        return tuple(load_sample_images().images)
+
+
 def sample_photos(size: tuple[int, int] | None = None) -> np.ndarray:
     """scikit-learn's two sample photos (china, flower), greyscale, float64 ``[2, H, W]`` in [0, 1].
 
@@ -74,13 +103,7 @@ def sample_photos(size: tuple[int, int] | None = None) -> np.ndarray:
       size: optional ``(H, W)`` to downscale to (area averaging via antialiased resize), for
         speed; ``None`` keeps the native 427x640.
     """
-    try:
-        from sklearn.datasets import load_sample_images
-    except ImportError as err:  # pragma: no cover - exercised only without scikit-learn
-        raise ImportError(
-            "the sample photos come from scikit-learn; install it with `pip install cnnjax[data]`."
-        ) from err
-    photos = np.stack([to_grey(img) for img in load_sample_images().images])
+    photos = np.stack([to_grey(img) for img in _sample_rgb()])
     if size is not None:
         import jax
         import jax.numpy as jnp

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from cnnjax.ops._checks import fail
-from cnnjax.viz._common import new_figure, normalise_for_display, save
+from cnnjax.viz._common import check_png_path, new_figure, normalise_for_display, save
 from cnnjax.viz._introspect import as_input, trace_layers
 
 
@@ -62,6 +62,7 @@ def plot_feature_maps(model: Any, variables: Any, image: jax.typing.ArrayLike, p
       >>> plot_feature_maps(model, variables, images[0], 'maps.png')  # doctest: +SKIP
     """
     op = "plot_feature_maps"
+    check_png_path(path, op)
     if not isinstance(max_channels, int) or max_channels < 1:
         fail(op, f"max_channels must be a positive int, got {max_channels!r}.")
     x = np.asarray(as_input(image, op)[0], dtype=np.float64)

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from cnnjax.ops._checks import fail
-from cnnjax.viz._common import new_figure, normalise_for_display, save
+from cnnjax.viz._common import check_png_path, new_figure, normalise_for_display, save
 
 
 def first_conv_kernel(variables: Any) -> np.ndarray:
@@ -98,6 +98,7 @@ def plot_filters(kernel: Any, path: str | Path, *, ncols: int | None = None,
       >>> w = np.random.default_rng(0).normal(size=(5, 5, 1, 20))
       >>> plot_filters(w, 'filters.png')  # doctest: +SKIP
     """
+    check_png_path(path, "plot_filters")
     if isinstance(kernel, Mapping) or hasattr(kernel, "params"):
         kernel = first_conv_kernel(kernel)
     k = np.asarray(kernel)

@@ -65,11 +65,24 @@ def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
 
     key = jax.random.key(0)
     rngs = {"params": key, "dropout": key, "pool": key}
-    with nn.intercept_methods(interceptor):
-        if variables is None:
+    if variables is None:
+        with nn.intercept_methods(interceptor):
             out = jax.eval_shape(lambda: model.init(rngs, x, train=False))
-        else:
-            out = model.apply(variables, x, train=False, rngs={"dropout": key, "pool": key})
+    else:
+        # Jitted as a whole (eager dispatch would compile every primitive separately); the
+        # recorded arrays are returned from the program so they are concrete afterwards.
+        def run(variables, x):
+            calls.clear()
+            with nn.intercept_methods(interceptor):
+                out = model.apply(variables, x, train=False, rngs={"dropout": key, "pool": key})
+            return out, [(c.inputs, c.output) for c in calls]
+
+        out, arrays = jax.jit(run)(variables, x)
+        calls[:] = [c._replace(inputs=i, output=o) for c, (i, o) in zip(calls, arrays)]
+    # A wrapper such as a Conv+BatchNorm block can look like a conv itself; keep only the
+    # innermost recorded modules so each layer appears once.
+    names = [c.name for c in calls]
+    calls = [c for c in calls if not any(n.startswith(c.name + "/") for n in names)]
     if not calls:
         fail(op, f"model must contain conv or pooling modules (cnnjax.nn or flax.linen Conv/*Pool), "
                  f"found none in {type(model).__name__}.")

@@ -6,13 +6,14 @@ vertical detection (a horizontal difference that responds to vertical edges).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.viz._common import new_figure, sample_photos, save, to_grey
+from cnnjax.viz._common import check_png_path, new_figure, sample_photos, save, to_grey
 
 
 def classic_kernels() -> dict[str, np.ndarray]:
@@ -62,11 +63,12 @@ def apply_classic_kernels(image: jax.typing.ArrayLike, *,
         dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float32
         arr = to_grey(arr).astype(dtype)
     x = jnp.asarray(arr)[None, :, :, None]
-    return {
-        name: conv(x, jnp.asarray(k, x.dtype)[:, :, None, None], padding=1,
-                   padding_mode=padding_mode)[0, :, :, 0]
-        for name, k in classic_kernels().items()
-    }
+    kernels = classic_kernels()
+    # One conv with the four kernels as output channels: [3, 3, C_in=1, C_out=4].
+    w = jnp.asarray(np.stack(list(kernels.values()), axis=-1)[:, :, None, :], x.dtype)
+    # Jitted as a whole: eager dispatch would compile each primitive of the conv separately.
+    y = jax.jit(functools.partial(conv, padding=1, padding_mode=padding_mode))(x, w)[0]
+    return {name: y[:, :, i] for i, name in enumerate(kernels)}
 
 
 def plot_classic_kernels(path: str | Path, image: jax.typing.ArrayLike | None = None, *,
@@ -85,6 +87,7 @@ def plot_classic_kernels(path: str | Path, image: jax.typing.ArrayLike | None = 
     Example:
       >>> plot_classic_kernels('kernels.png')  # doctest: +SKIP
     """
+    check_png_path(path, "plot_classic_kernels")
     photo = sample_photos()[0][100:340, 150:450] if image is None else to_grey(image)
     outputs = apply_classic_kernels(photo.astype(np.float32))
     kernels = classic_kernels()

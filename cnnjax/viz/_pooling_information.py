@@ -9,6 +9,7 @@ pooling "preserves considerably more information per parameter" (seed 000).
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.ops._checks import check_choice, fail
-from cnnjax.viz._common import new_figure, sample_photos, save
+from cnnjax.viz._common import check_png_path, new_figure, sample_photos, save
 
 METHODS = ("spectral", "max", "avg", "lp")
 DEFAULT_RATIOS = (1 / 4, 1 / 9, 1 / 16, 1 / 25, 1 / 36, 1 / 64)
@@ -111,6 +112,20 @@ def pooling_reconstruction(images: jax.typing.ArrayLike, window: int, method: st
     return jax.image.resize(y, (n, big_h, big_w, c), method=upsample).astype(x.dtype)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _evaluate(x: jax.Array, window: int, method: str, p: float,
+              upsample: str) -> tuple[jax.Array, jax.Array]:
+    """``(mean normalised error, reconstruction of the first image)``.
+
+    One compiled program per (window, method), shared by the numbers and the plot's
+    thumbnails: eager dispatch would compile every primitive of the pool, the FFTs and the
+    resize separately for each new shape.
+    """
+    x_hat = pooling_reconstruction(x, window, method, p=p, upsample=upsample)
+    err = jnp.sqrt(jnp.sum((x - x_hat) ** 2, axis=(1, 2, 3)) / jnp.sum(x * x, axis=(1, 2, 3)))
+    return jnp.mean(err), x_hat[0]
+
+
 def pooling_information(images: jax.typing.ArrayLike | None = None,
                         ratios: Sequence[float] = DEFAULT_RATIOS, *,
                         methods: Sequence[str] = METHODS, p: float = 2.0,
@@ -143,13 +158,10 @@ def pooling_information(images: jax.typing.ArrayLike | None = None,
         check_choice(m, METHODS, op, "methods")
     windows = [_window_for_ratio(r, op) for r in ratios]
     big_h, big_w = x.shape[1:3]
-    norms = jnp.sqrt(jnp.sum(x * x, axis=(1, 2, 3)))
     errors: dict[str, list[float]] = {m: [] for m in methods}
     for k in windows:
         for m in methods:
-            x_hat = pooling_reconstruction(x, k, m, p=p, upsample=upsample)
-            err = jnp.sqrt(jnp.sum((x - x_hat) ** 2, axis=(1, 2, 3))) / norms
-            errors[m].append(float(jnp.mean(err)))
+            errors[m].append(float(_evaluate(x, k, m, p, upsample)[0]))
     return {
         "ratios": [float(r) for r in ratios],
         "windows": windows,
@@ -179,6 +191,7 @@ def plot_pooling_information(path: str | Path, images: jax.typing.ArrayLike | No
       >>> plot_pooling_information('pooling_information.png')  # doctest: +SKIP
     """
     op = "plot_pooling_information"
+    check_png_path(path, op)
     x = _as_batch(images, op)
     info = pooling_information(x, ratios, p=p, upsample=upsample)
     if show_ratio is not None and not any(abs(show_ratio - r) < 1e-9 for r in info["ratios"]):
@@ -205,8 +218,8 @@ def plot_pooling_information(path: str | Path, images: jax.typing.ArrayLike | No
         thumbs = [("original", np.asarray(x[0, :, :, 0]))]
         for m in METHODS:
             err = info["errors"][m][info["windows"].index(k)]
-            rec = np.asarray(pooling_reconstruction(x[:1], k, m, p=p, upsample=upsample))
-            thumbs.append((f"{_LABELS[m]} ({err:.3f})", rec[0, :, :, 0]))
+            rec = np.asarray(_evaluate(x, k, m, p, upsample)[1])
+            thumbs.append((f"{_LABELS[m]} ({err:.3f})", rec[:, :, 0]))
         slots = [(0, 2), (0, 3), (0, 4), (1, 2), (1, 3)]
         for (title, img), (r, c) in zip(thumbs, slots):
             tax = fig.add_subplot(grid[r, c])

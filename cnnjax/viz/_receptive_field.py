@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.ops._checks import fail
-from cnnjax.viz._common import new_figure, save
+from cnnjax.viz._common import check_png_path, new_figure, save
 from cnnjax.viz._introspect import receptive_fields, trace_layers
 
 
@@ -104,6 +104,7 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
     Example:
       >>> plot_receptive_field([(3, 1, 1, 1)] * 4, (16, 16), 'rf.png')  # doctest: +SKIP
     """
+    check_png_path(path, "plot_receptive_field")
     rows = receptive_field_table(model_or_layers, input_shape)
     height, width = (int(v) for v in tuple(input_shape)[:2])
     fig = new_figure(figsize, dpi)
@@ -112,7 +113,8 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
-    colours = [cmap(i / max(len(rows) - 1, 1)) for i in range(len(rows))]
+    # viridis stops before its pale yellow end, which would vanish on the white grid.
+    colours = [cmap(0.85 * i / max(len(rows) - 1, 1)) for i in range(len(rows))]
     idx = np.arange(len(rows))
     sizes_h = [r["size"][0] for r in rows]
     sizes_w = [r["size"][1] for r in rows]
@@ -122,13 +124,15 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
         ax.bar(idx - 0.2, sizes_h, 0.4, color=colours, label="height")
         ax.bar(idx + 0.2, sizes_w, 0.4, color=colours, hatch="//", label="width")
         ax.legend(fontsize=8)
-    for i, sh in zip(idx, sizes_h):
-        ax.text(i, sh, str(sh), ha="center", va="bottom", fontsize=7)
+    if len(rows) <= 24:
+        for i, sh in zip(idx, sizes_h):
+            ax.text(i, sh, str(sh), ha="center", va="bottom", fontsize=7)
     ax.axhline(height, color="grey", linestyle="--", linewidth=1)
     ax.text(len(rows) - 0.5, height, f"input height {height}", ha="right", va="bottom",
             fontsize=8, color="grey")
     ax.set_xticks(idx)
-    ax.set_xticklabels([r["name"] for r in rows], rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels([r["name"] for r in rows], rotation=60, ha="right",
+                       fontsize=7 if len(rows) <= 16 else 5)
     ax.set_ylabel("receptive field (input pixels)")
     ax.set_xlim(-0.6, len(rows) - 0.4)
 
@@ -141,7 +145,8 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
         gax.grid(which="minor", color="lightgrey", linewidth=0.4)
     from matplotlib.patches import Rectangle
 
-    for i, (row, colour) in enumerate(zip(rows, colours)):
+    # Widest first, so the smaller (earlier) regions stay visible on top of the deeper ones.
+    for i, (row, colour) in reversed(list(enumerate(zip(rows, colours)))):
         box = []
         for a, limit in enumerate((height, width)):
             o = (row["out_size"][a] - 1) // 2
@@ -151,13 +156,14 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
                         centre))
         (y0, y1, cy), (x0, x1, cx) = box
         last = i == len(rows) - 1
-        gax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor=colour,
-                                alpha=0.25 if not last else 0.1,
+        face = matplotlib.colors.to_rgba(colour, 0.1 if last else 0.2)
+        gax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor=face,
                                 edgecolor="black" if last else colour,
-                                linewidth=1.8 if last else 0.8))
+                                linewidth=1.8 if last else 1.0))
         if last:
             gax.plot([cx], [cy], marker="+", color="red", markersize=10)
-    gax.set_title("input region seen by the centre unit of each layer", fontsize=9)
+    gax.set_title("input region seen by the centre unit of each layer\n(colours as in the "
+                  "bars; deepest outlined, its centre +)", fontsize=9)
     gax.tick_params(labelsize=7)
     fig.suptitle(title or f"Receptive field per layer on a {height}x{width} input", fontsize=11)
     return save(fig, path, "plot_receptive_field")

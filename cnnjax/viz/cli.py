@@ -81,6 +81,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default=None, metavar="DIR",
                    help="checkpoint directory of a `cnnjax train` run (same --model, --pool, "
                         "--dataset, --epochs); trained there if not finished yet")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="train and test on the first N examples only (quick looks)")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset directory")
 
 
@@ -157,6 +159,11 @@ def trained_model(args: argparse.Namespace):
         test_data = data.load(args.dataset, "test", data_dir=args.data_dir)
     except (ValueError, OSError) as e:
         raise _Usage(str(e)) from None
+    if args.limit is not None:
+        train_data = train_data._replace(images=train_data.images[:args.limit],
+                                         labels=train_data.labels[:args.limit])
+        test_data = test_data._replace(images=test_data.images[:args.limit],
+                                       labels=test_data.labels[:args.limit])
     if args.model not in getattr(models, "NAMES", (args.model,)):
         raise _Usage(f"unknown model {args.model!r}; valid models: {', '.join(models.NAMES)}")
     model = models.get(args.model, num_classes=train_data.num_classes, pool=args.pool)

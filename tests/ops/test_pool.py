@@ -11,10 +11,7 @@ import cnnjax
 from tests.reference import pool as ref
 
 
-def distinct(rng, shape, dtype=np.float64):
-    """Values without ties (a random permutation), so max-type gradients are unique."""
-    n = int(np.prod(shape))
-    return ((rng.permutation(n).reshape(shape) + 0.5) / n - 0.5).astype(dtype)  # never 0
+distinct = ref.distinct
 
 
 # ---------------------------------------------------------------- lecture worked examples

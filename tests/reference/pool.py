@@ -13,6 +13,13 @@ import math
 import numpy as np
 
 
+def tup(v, d):
+    """An int or a sequence as a d-tuple (None stays None)."""
+    if v is None:
+        return None
+    return (v,) * d if isinstance(v, (int, np.integer)) else tuple(v)
+
+
 def pads_of(padding, spatial, window, strides, dilation=None):
     """(lo, hi) pairs for 'VALID', 'SAME' (XLA: out = ceil(n/s), odd extra on the high side),
     an int, d ints or d pairs."""
@@ -69,9 +76,9 @@ def pool(x, kind, window, strides=None, padding="VALID", dilation=None, ceil_mod
     x = np.asarray(x, np.float64)
     spatial = x.shape[1:-1]
     d = len(spatial)
-    window = tuple(window)
-    strides = tuple(strides or window)
-    dilation = tuple(dilation or (1,) * d)
+    window = tup(window, d)
+    strides = tup(strides, d) or window
+    dilation = tup(dilation, d) or (1,) * d
     pads = pads_of(padding, spatial, window, strides, dilation)
     result = None
     for o, outs, items in _windows(spatial, window, strides, pads, dilation, ceil_mode):
@@ -122,7 +129,8 @@ def gaussian_window(window, sigma=None):
 def _regions(x, window, strides, padding):
     """Yields (n, o, c, values, weights-index list) over zero-padded windows."""
     spatial = x.shape[1:-1]
-    strides = tuple(strides or window)
+    window = tup(window, len(spatial))
+    strides = tup(strides, len(spatial)) or window
     pads = pads_of(padding, spatial, window, strides)
     for o, outs, items in _windows(spatial, window, strides, pads, (1,) * len(spatial), False):
         for n in range(x.shape[0]):
@@ -133,7 +141,7 @@ def _regions(x, window, strides, padding):
 
 def lp_pool(x, window, strides=None, padding="VALID", *, p, weights=None):
     x = np.asarray(x, np.float64)
-    window = tuple(window)
+    window = tup(window, x.ndim - 2)
     if weights is None:
         weights = np.ones(window)
     result = None
@@ -151,7 +159,7 @@ def windowed(x, window, strides=None, padding="VALID", *, fn):
     """Generic zero-padded region op: fn(values (list), window positions, channel)."""
     x = np.asarray(x, np.float64)
     result = None
-    for outs, idx, ks, vals in _regions(x, tuple(window), strides, padding):
+    for outs, idx, ks, vals in _regions(x, window, strides, padding):
         if result is None:
             result = np.zeros((x.shape[0], *outs, x.shape[-1]))
         result[idx] = fn(vals, ks, idx[-1])
@@ -184,7 +192,7 @@ def adaptive(x, output_shape, kind):
     return out
 
 
-def spectral(x, output_shape):
+def spectral(x, output_shape, *, return_complex=False):
     """DFT of each spatial plane, keep the frequencies f with |f| < m/2 per axis, fold the
     two input bins ±m/2 onto the output Nyquist bin when m is even and smaller than n (the
     aliasing of sampling on the coarser grid), inverse DFT, scale by prod(m)/prod(n)."""
@@ -207,5 +215,12 @@ def spectral(x, output_shape):
                 break
         if target is not None:
             small[(slice(None), *target, slice(None))] += big[(slice(None), *k, slice(None))]
-    y = np.fft.ifftn(small, axes=axes)
-    return np.real(y) * (math.prod(output_shape) / math.prod(spatial))
+    y = np.fft.ifftn(small, axes=axes) * (math.prod(output_shape) / math.prod(spatial))
+    return y if return_complex else np.real(y)
+
+
+def distinct(rng, shape, dtype=np.float64):
+    """Test data without ties and without zeros (a shifted random permutation), so that
+    max-type gradients are unique and well defined."""
+    n = int(np.prod(shape))
+    return ((rng.permutation(n).reshape(shape) + 0.5) / n - 0.5).astype(dtype)

@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from cnnjax.data import Dataset, normalize
-from cnnjax.train import (TrainState, cross_entropy, fit, make_optimizer, make_schedule)
+from cnnjax.train import TrainState, _loop, cross_entropy, fit, make_optimizer, make_schedule
 from tests.train.tiny_models import TinyBN, TinyNoBN, digits_subset, flat_state
 
 COMMON = dict(batch_size=32, learning_rate=3e-3, seed=0, progress=False)
@@ -40,7 +40,7 @@ def test_cross_entropy_matches_definition(rng):
     logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     keep = labels >= 0
     np.testing.assert_allclose(loss, -logp[keep, labels[keep]].sum(), rtol=1e-5)
-    assert correct == np.sum(logits.argmax(1)[keep] == labels[keep]) and count == 5
+    assert float(correct) == np.sum(logits.argmax(1)[keep] == labels[keep]) and float(count) == 5
     assert loss.dtype == jnp.float32
     # Log-softmax outputs (the seeds' MNIST net) give the same loss.
     np.testing.assert_allclose(cross_entropy(logp, labels)[0], loss, rtol=1e-5)
@@ -60,16 +60,27 @@ def test_loss_decreases_within_a_few_steps(data):
 
     assert test_loss(start.state) > 2.0  # ~log(10) at initialisation
     assert after.history[0]["test_loss"] == pytest.approx(test_loss(after.state), rel=1e-5)
-    assert after.history[0]["test_loss"] < 0.75 * test_loss(start.state)
+    # Eval uses BN running averages, still mostly their initial values after 10 steps, so
+    # the drop is modest; train loss (batch statistics) drops faster.
+    assert after.history[0]["test_loss"] < 0.85 * test_loss(start.state)
+    assert after.history[0]["train_loss"] < 0.85 * test_loss(start.state)
     h = after.history[0]
     assert set(h) >= {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
                       "seconds"} and h["epoch"] == 1
     assert 0 <= h["test_accuracy"] <= 1 and h["seconds"] > 0
 
 
-def test_same_seed_same_history_and_params(data):
-    a = fit(TinyBN(), *data, epochs=2, **COMMON)
-    b = fit(TinyBN(), *data, epochs=2, **COMMON)
+def test_same_seed_same_history_params_and_single_compile(data, caplog):
+    _loop._steps.cache_clear()
+    caplog.set_level(logging.WARNING)
+    with jax.log_compiles():
+        a = fit(TinyBN(), *data, epochs=2, **COMMON)
+        # Same configuration, other run: the cached compiled steps are reused.
+        b = fit(TinyBN(), *data, epochs=2, **COMMON)
+    messages = [r.getMessage() for r in caplog.records]
+    # 2 x 20 steps and 2 x 2 x 4 eval batches (the last one padded): one compile each.
+    assert sum("Compiling jit(_train_step)" in m for m in messages) == 1
+    assert sum("Compiling jit(_eval_step)" in m for m in messages) == 1
     assert strip_seconds(a.history) == strip_seconds(b.history)
     assert_states_equal(a.state, b.state)
     c = fit(TinyBN(), *data, epochs=2, **{**COMMON, "seed": 1})
@@ -110,33 +121,32 @@ def test_extend_run_without_batch_stats(data, tmp_path):
     assert resumed.state.batch_stats == {}
     assert_states_equal(resumed.state, full.state)
     assert strip_seconds(resumed.history) == strip_seconds(full.history)
-
-
-def test_step_compiles_once(data, caplog):
-    caplog.set_level(logging.WARNING)
-    with jax.log_compiles():
-        fit(TinyBN(), *data, epochs=2, **COMMON)
-    messages = [r.getMessage() for r in caplog.records]
-    assert sum("Compiling jit(_train_step)" in m for m in messages) == 1
-    assert sum("Compiling jit(_eval_step)" in m for m in messages) == 1
+    # Resuming with other settings or another model is refused, not silently mixed.
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(seed=0 not 1\)"):
+        fit(TinyNoBN(), *data, epochs=4, workdir=tmp_path, **{**COMMON, "seed": 1})
+    with pytest.raises(ValueError, match="does not match this model and optimizer"):
+        fit(TinyBN(), *data, epochs=4, workdir=tmp_path, **COMMON)
 
 
 def test_optimizers_schedules_and_augmentation(rng):
-    # 32x32x3 data named like CIFAR: augment='auto' turns on crop+flip inside the step.
-    images = rng.integers(0, 256, size=(16, 32, 32, 3)).astype(np.uint8)
+    # Small RGB data named like CIFAR: augment='auto' turns on crop+flip inside the step.
+    images = rng.integers(0, 256, size=(16, 8, 8, 3)).astype(np.uint8)
     labels = rng.integers(0, 10, size=16).astype(np.int32)
     cifar = Dataset(images, labels, 10, "cifar10")
-    for opt, sched in (("sgd", "warmup_cosine"), ("adamw", "cosine")):
-        r = fit(TinyNoBN(), cifar, (images[:5], labels[:5]), epochs=1, batch_size=8,
-                learning_rate=1e-2, seed=0, optimizer=opt, schedule=sched, weight_decay=1e-4,
-                progress=False)
+    kw = dict(epochs=1, batch_size=8, learning_rate=1e-2, seed=0, progress=False,
+              weight_decay=1e-4)
+    auto = fit(TinyNoBN(), cifar, (images[:5], labels[:5]), optimizer="sgd",
+               schedule="warmup_cosine", **kw)
+    plain = fit(TinyNoBN(), cifar, (images[:5], labels[:5]), optimizer="sgd",
+                schedule="warmup_cosine", augment=None, **kw)
+    adamw = fit(TinyNoBN(), cifar, None, optimizer="adamw", schedule="cosine", augment=None,
+                **kw)
+    for r in (auto, plain, adamw):
         assert np.isfinite(r.history[0]["train_loss"]) and int(r.state.step) == 2
-    auto = fit(TinyNoBN(), cifar, None, epochs=1, batch_size=8, learning_rate=1e-2, seed=0,
-               progress=False)
-    plain = fit(TinyNoBN(), cifar, None, epochs=1, batch_size=8, learning_rate=1e-2, seed=0,
-                augment=None, progress=False)
     assert auto.history[0]["train_loss"] != plain.history[0]["train_loss"]
-    assert auto.history[0]["test_loss"] is None
+    assert adamw.history[0]["test_loss"] is None
+    # 2 steps: 1 warmup step (5%, at least 1), then the peak at the last step.
+    assert auto.history[0]["learning_rate"] == pytest.approx(1e-2)
 
 
 def test_make_schedule_and_optimizer():
@@ -181,3 +191,11 @@ def test_state_is_a_plain_pytree(data):
     assert all(isinstance(x, jax.Array) for x in jax.tree.leaves(state))
     assert state.step.dtype == jnp.int32
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+
+
+def test_quiet_when_not_a_terminal_and_logs_epochs(data, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="cnnjax.train")
+    fit(TinyBN(), *data, epochs=1, **{**COMMON, "progress": "auto"})  # stdout is captured
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    assert any(r.getMessage().startswith("epoch 1/1: train loss") for r in caplog.records)

@@ -23,7 +23,8 @@ def test_kernels(tmp_path, capsys):
 
 def test_pooling_information_prints_the_numbers(tmp_path, capsys):
     out = tmp_path / "p.png"
-    assert _run(["pooling-information", "--size", "48,72", "--ratios", "1/4,1/16",
+    # The sizes and ratios of test_pooling_information: its programs are compiled once.
+    assert _run(["pooling-information", "--size", "240,360", "--ratios", "1/4,1/16",
                  "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["kept", "spectral", "max", "avg", "lp"]
@@ -48,8 +49,9 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("lenet5_digits")
 
 
+@pytest.mark.slow
 def test_filters_and_feature_maps_from_a_quick_training(workdir, tmp_path, capsys):
-    common = ["--epochs", "1", "--workdir", str(workdir)]
+    common = ["--epochs", "1", "--limit", "128", "--workdir", str(workdir)]
     assert _run(["filters", *common, "--out", str(tmp_path / "f.png")]) == 0
     assert "epoch 1, test accuracy" in capsys.readouterr().out
     assert png_shape(tmp_path / "f.png")[1] == 600
@@ -79,6 +81,8 @@ def test_errors(tmp_path, capsys):
     assert "cnnjax viz ablation: error: RESULTS must be a results.jsonl" in capsys.readouterr().err
     assert _run(["receptive-field", "--model", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+    assert _run(["filters", "--dataset", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    assert "cnnjax viz filters: error:" in capsys.readouterr().err
     assert _run(["pooling-information", "--ratios", "1/3", "--size", "12,12",
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "ratios must be 1/k**2" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import pytest
 from cnnjax import viz
 from tests.viz._helpers import png_shape
 
-RATIOS = (1 / 4, 1 / 9, 1 / 16, 1 / 36, 1 / 64)
+RATIOS = (1 / 4, 1 / 9, 1 / 16, 1 / 64)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_spectral_keeps_more_than_max_at_every_ratio(info):
 
 
 def test_bookkeeping(info):
-    assert info["windows"] == [2, 3, 4, 6, 8]
+    assert info["windows"] == [2, 3, 4, 8]
     np.testing.assert_allclose(info["kept"], RATIOS)
     for m in ("spectral", "max", "avg", "lp"):
         errs = np.asarray(info["errors"][m])
@@ -84,9 +84,9 @@ def test_keeps_dtype():
 
 
 def test_plot(tmp_path, photos):
-    small = photos[:, ::4, ::4]  # 60 x 90
-    path = viz.plot_pooling_information(tmp_path / "p.png", small, (1 / 4, 1 / 9), show_ratio=1 / 9,
-                                        figsize=(6, 2.5), dpi=40)
+    # Same photos and ratios as `info`: the error programs are already compiled.
+    path = viz.plot_pooling_information(tmp_path / "p.png", photos, (1 / 4, 1 / 16),
+                                        show_ratio=1 / 16, figsize=(6, 2.5), dpi=40)
     assert png_shape(path) == (100, 240)
 
 

@@ -1,0 +1,255 @@
+"""Lp pooling and the lectures' L2 norm pooling with a Gaussian window.
+
+``y = (Σ_j w_j·|x_j|^p)^(1/p)`` over each window (Sermanet, Chintala & LeCun 2012,
+"Convolutional neural networks applied to house numbers digit classification", with a
+Gaussian window; Gulcehre et al. 2014, "Learned-norm pooling", with a learned ``p``).
+``p = 1`` is a (weighted) sum of magnitudes, ``p = 2`` the L2 norm, ``p → ∞`` the max of
+``|x|``.
+
+Numerics: with ``m`` the largest ``|x_j|`` in the window,
+``y = m·(Σ_j w_j·(|x_j|/m)^p)^(1/p)`` — every power is of a number in ``[0, 1]``, so
+nothing overflows for large ``p`` (``1e3 ** 64`` is ``inf`` in float32). ``m`` is held
+constant under differentiation (the identity holds for any ``m > 0``, so this is exact).
+Zeros go through the "double where" trick: the powers and the root are only evaluated on
+positive arguments, so all-zero windows give 0 with a zero (never NaN) gradient, also with
+respect to ``p``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from cnnjax.ops import _checks
+from cnnjax.ops._checks import fail
+from cnnjax.ops._pool import (
+    PoolGeometry,
+    max_over_windows,
+    pad_spatial,
+    pool_geometry,
+    window_offsets,
+    window_slices,
+)
+
+__all__ = ["lp_pool", "l2_pool"]
+
+
+def gaussian_window(window: tuple[int, ...], sigma: Any, op: str) -> np.ndarray:
+    """Separable Gaussian over the window, centred at ``(k-1)/2``, std ``sigma``, sum 1.
+
+    ``sigma``: ``None`` (``k/4`` per dim), a positive number or ``d`` positive numbers.
+    """
+    d = len(window)
+    if sigma is None:
+        sig = [k / 4 for k in window]
+    elif np.ndim(sigma) == 0:
+        sig = [float(sigma)] * d
+    else:
+        sig = [float(s) for s in np.asarray(sigma).reshape(-1)]
+        if len(sig) != d:
+            fail(op, f"sigma must be a number or {d} numbers (one per spatial dim), got {sigma!r}.")
+    if not all(s > 0 and math.isfinite(s) for s in sig):
+        fail(op, f"sigma must be positive and finite, got {sigma!r}.")
+    w = np.ones(window)
+    for i, (k, s) in enumerate(zip(window, sig)):
+        g = np.exp(-0.5 * ((np.arange(k) - (k - 1) / 2) / s) ** 2)
+        shape = [1] * d
+        shape[i] = k
+        w = w * g.reshape(shape)
+    return w / w.sum()
+
+
+def _concrete(value: Any) -> np.ndarray | None:
+    """``value`` as a NumPy array if it is concrete, ``None`` if it is traced."""
+    try:
+        return np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _power(r: jax.Array, p: Any, p_static: float | None) -> jax.Array:
+    """``r ** p`` for ``r > 0``: multiplications for small integer ``p``, else ``exp(p·log r)``.
+
+    XLA's CPU ``pow`` with a float exponent is ~3× slower than ``exp(p·log r)`` and ~100×
+    slower than a couple of multiplies (``experiments/pool_timing.py``).
+    """
+    if p_static is not None and float(p_static).is_integer() and 1 <= p_static <= 16:
+        return lax.integer_pow(r, int(p_static))
+    return jnp.exp(p * jnp.log(r))
+
+
+def _root(s: jax.Array, p: Any, p_static: float | None) -> jax.Array:
+    """``s ** (1/p)`` for ``s > 0``."""
+    if p_static == 1:
+        return s
+    if p_static == 2:
+        return jnp.sqrt(s)
+    return jnp.exp(jnp.log(s) / p)
+
+
+def _lp_windows(x: jax.Array, p: Any, weights: Any, geom: PoolGeometry,
+                p_static: float | None) -> jax.Array:
+    a = jnp.abs(pad_spatial(x, geom.full_pads, 0))
+    offsets = window_offsets(geom)
+    if p_static is not None and math.isinf(p_static):
+        # lim_{p→∞} (Σ w_j a_j^p)^(1/p) = max of a over the positions with w_j > 0.
+        if weights is not None and not isinstance(weights, np.ndarray):
+            weights = None  # traced weights: assume positive
+        if weights is None or np.all(weights > 0):
+            return max_over_windows(a, geom)
+        parts = [s for k, s in zip(offsets, window_slices(a, geom)) if weights[k] > 0]
+        return functools.reduce(jnp.maximum, parts)
+    if p_static is not None:
+        p = p_static  # a weak Python float keeps x's dtype
+    parts = window_slices(a, geom)
+    m = lax.stop_gradient(functools.reduce(jnp.maximum, parts))
+    one = jnp.ones((), x.dtype)
+    m_pos = m > 0
+    inv_m = 1 / jnp.where(m_pos, m, one)
+    total = None
+    for k, s in zip(offsets, parts):
+        r = s * inv_m
+        r_pos = r > 0
+        t = jnp.where(r_pos, _power(jnp.where(r_pos, r, one), p, p_static), 0)
+        if weights is not None:
+            w = weights[k]
+            t = t * (float(w) if isinstance(weights, np.ndarray) else w)
+        total = t if total is None else total + t
+    s_pos = total > 0
+    root = _root(jnp.where(s_pos, total, one), p, p_static)
+    return jnp.where(s_pos, m * root, 0)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _lp_jit(x, p, weights, geom, p_static):
+    return _lp_windows(x, p, weights, geom, p_static)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _lp_jit_static_w(x, p, weights_key, geom, p_static):
+    weights = None if weights_key is None else np.asarray(weights_key[1]).reshape(weights_key[0])
+    return _lp_windows(x, p, weights, geom, p_static)
+
+
+def lp_pool(
+    x: jax.typing.ArrayLike,
+    window_shape: Any,
+    strides: Any = None,
+    padding: Any = "VALID",
+    *,
+    p: Any,
+    weights: Any = None,
+    sigma: Any = None,
+    ceil_mode: bool = False,
+) -> jax.Array:
+    """Lp pooling ``y = (Σ_j w_j·|x_j|^p)^(1/p)`` over each window.
+
+    Sermanet et al. 2012 (Gaussian-weighted Lp pooling), Gulcehre et al. 2014 (learned p);
+    the seeds' "L_p pooling". Zero padding (padded positions add nothing). Output size: as
+    :func:`cnnjax.avg_pool`.
+
+    With ``weights=None`` it equals ``torch.nn.functional.lp_pool{1,2,3}d`` on ``x >= 0``
+    (PyTorch raises the signed input to ``p``; here it is ``|x|``). With ``ceil_mode``,
+    PyTorch rescales partial border windows by ``window size / positions inside``; here a
+    window is always the plain sum over its positions inside the input.
+
+    Args:
+      x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
+      window_shape: int or ``d`` ints.
+      strides: int or ``d`` ints; ``None`` means ``window_shape``.
+      padding: ``'VALID'``, ``'SAME'``, an int, ``d`` ints or ``d`` ``(lo, hi)`` pairs.
+      p: positive exponent: a number, ``float('inf')`` (``max|x|``) or a traced scalar
+        (learnable; differentiate with respect to it).
+      weights: ``None`` (all ones), ``'gaussian'`` (std ``sigma`` per dim, default
+        ``window/4``, normalised to sum 1) or a non-negative array of shape ``window_shape``
+        (may be traced).
+      sigma: Gaussian std, a number or ``d`` numbers; only with ``weights='gaussian'``.
+      ceil_mode: PyTorch's ceiling output size.
+
+    Returns:
+      ``[N, *out_spatial, C]``, same dtype as ``x``.
+
+    Example:
+      >>> x = jnp.array([[3., 4], [0, 0]])[None, :, :, None]
+      >>> lp_pool(x, 2, p=2)[0, 0, 0, 0]
+      Array(5., dtype=float32)
+    """
+    return _lp_pool("lp_pool", x, window_shape, strides, padding, p=p, weights=weights,
+                    sigma=sigma, ceil_mode=ceil_mode)
+
+
+def _lp_pool(op: str, x: Any, window_shape: Any, strides: Any, padding: Any, *, p: Any,
+             weights: Any, sigma: Any, ceil_mode: bool) -> jax.Array:
+    x = jnp.asarray(x)
+    _checks.check_floating(x, op)
+    geom = pool_geometry(op, x, window_shape, strides, padding, ceil_mode=ceil_mode)
+    p_np = _concrete(p)
+    p_static = None  # a concrete p is compiled in (and picks the cheapest power)
+    if p_np is not None:
+        if p_np.ndim != 0 or not np.issubdtype(p_np.dtype, np.number):
+            fail(op, f"p must be a positive number or a traced scalar, got {p!r}.", TypeError)
+        p_static = float(p_np)
+        if not p_static > 0:
+            fail(op, f"p must be > 0, got {p!r}.")
+    elif jnp.ndim(p) != 0:
+        fail(op, f"p must be a scalar, got shape {jnp.shape(p)}.")
+    inf_p = p_static is not None and math.isinf(p_static)
+    p_arr = jnp.ones((), x.dtype) if p_static is not None else jnp.asarray(p).astype(x.dtype)
+
+    if sigma is not None and not (isinstance(weights, str) and weights == "gaussian"):
+        fail(op, f"sigma is only used with weights='gaussian', got weights={weights!r}.")
+    if weights is None:
+        return _lp_jit_static_w(x, p_arr, None, geom, p_static)
+    if isinstance(weights, str):
+        _checks.check_choice(weights, ("gaussian",), op, "weights")
+        w = gaussian_window(geom.window, sigma, op)
+        return _lp_jit_static_w(x, p_arr, (w.shape, tuple(w.ravel().tolist())), geom, p_static)
+    if tuple(jnp.shape(weights)) != geom.window:
+        fail(op, f"weights must be None, 'gaussian' or an array of shape window_shape "
+                 f"{geom.window}, got shape {tuple(jnp.shape(weights))}.")
+    w_np = _concrete(weights)
+    if w_np is not None and (np.any(w_np < 0) or not np.all(np.isfinite(w_np))):
+        fail(op, "weights must be non-negative and finite, got an array with negative or "
+                 "non-finite entries.")
+    if w_np is not None and inf_p:
+        return _lp_jit_static_w(x, p_arr, (w_np.shape, tuple(w_np.astype(float).ravel().tolist())),
+                                geom, p_static)
+    return _lp_jit(x, p_arr, jnp.asarray(weights).astype(x.dtype), geom, p_static)
+
+
+def l2_pool(
+    x: jax.typing.ArrayLike,
+    window_shape: Any,
+    strides: Any = None,
+    padding: Any = "VALID",
+    *,
+    sigma: Any = None,
+) -> jax.Array:
+    """The seeds' "L2 norm pooling": ``y = sqrt(Σ_j w_j·x_j²)`` with a Gaussian window ``w``.
+
+    Exactly ``lp_pool(x, ..., p=2, weights='gaussian', sigma=sigma)`` (Sermanet et al. 2012):
+    ``w`` is a Gaussian of std ``sigma`` (default ``window/4`` per dim) centred on the
+    window and normalised to sum 1, so a constant map ``c`` pools to ``|c|``.
+
+    Args:
+      x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
+      window_shape: int or ``d`` ints.
+      strides: int or ``d`` ints; ``None`` means ``window_shape``.
+      padding: ``'VALID'``, ``'SAME'``, an int, ``d`` ints or ``d`` ``(lo, hi)`` pairs.
+      sigma: Gaussian std, a positive number or ``d`` numbers.
+
+    Returns:
+      ``[N, *out_spatial, C]``, same dtype as ``x``.
+
+    Example:
+      >>> l2_pool(jnp.full((1, 4, 4, 1), -3.), 2)[0, :, :, 0]
+      Array([[3., 3.],
+             [3., 3.]], dtype=float32)
+    """
+    return _lp_pool("l2_pool", x, window_shape, strides, padding, p=2.0, weights="gaussian",
+                    sigma=sigma, ceil_mode=False)

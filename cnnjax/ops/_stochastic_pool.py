@@ -1,0 +1,109 @@
+"""Stochastic pooling (Zeiler & Fergus 2013, "Stochastic pooling for regularization of deep
+convolutional neural networks"; the seeds' "Stochastic pooling").
+
+On ``a = relu(x)``, each window defines a multinomial ``p_j = a_j / Σ_k a_k``.
+
+* Training: one position ``l ~ p`` per region (example, output position, channel) and
+  ``y = a_l``; the gradient flows to that position only.
+* Inference: the probabilistic weighting ``y = Σ_j p_j·a_j = Σ a_j² / Σ a_j``.
+
+A window whose activations are all zero has no distribution: it outputs 0 with zero
+gradient (no NaN from ``0/0``).
+
+Sampling uses one uniform number per region (inverse CDF): ``u = U·Σa`` with
+``U ~ U[0, 1)`` selects the first position whose running sum exceeds ``u``. Positions with
+``a_j = 0`` have empty intervals and are never chosen. This needs a single random number
+per region instead of one Gumbel per window position.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from cnnjax.ops import _checks
+from cnnjax.ops._checks import fail
+from cnnjax.ops._pool import PoolGeometry, pad_spatial, pool_geometry, window_slices
+
+__all__ = ["stochastic_pool"]
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _inference(x: jax.Array, geom: PoolGeometry) -> jax.Array:
+    parts = window_slices(pad_spatial(jax.nn.relu(x), geom.full_pads, 0), geom)
+    s = functools.reduce(jnp.add, parts)
+    s2 = functools.reduce(jnp.add, [a * a for a in parts])
+    pos = s > 0
+    # Double where: the division only ever sees a positive denominator.
+    return jnp.where(pos, s2 / jnp.where(pos, s, jnp.ones((), x.dtype)), 0)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _sample(x: jax.Array, key: jax.Array, geom: PoolGeometry) -> jax.Array:
+    parts = window_slices(pad_spatial(jax.nn.relu(x), geom.full_pads, 0), geom)
+    stopped = [jax.lax.stop_gradient(a) for a in parts]
+    cum = []
+    running = None
+    for a in stopped:
+        running = a if running is None else running + a
+        cum.append(running)
+    u = jax.random.uniform(key, running.shape, x.dtype) * running
+    # later_positive[j]: some position after j is positive. The last positive position
+    # catches the (rounding) case u >= Σa, so a positive window always picks a positive a_j.
+    later_positive = [None] * len(parts)
+    acc = jnp.zeros(running.shape, bool)
+    for j in range(len(parts) - 1, -1, -1):
+        later_positive[j] = acc
+        acc = acc | (stopped[j] > 0)
+    taken = jnp.zeros(running.shape, bool)
+    y = jnp.zeros(running.shape, x.dtype)
+    for a, sa, c, later in zip(parts, stopped, cum, later_positive):
+        sel = ~taken & (sa > 0) & ((u < c) | ~later)
+        taken = taken | sel
+        y = y + jnp.where(sel, a, 0)
+    return y
+
+
+def stochastic_pool(
+    x: jax.typing.ArrayLike,
+    window_shape: Any,
+    strides: Any = None,
+    padding: Any = "VALID",
+    *,
+    train: bool,
+    key: jax.Array | None = None,
+) -> jax.Array:
+    """Stochastic pooling on ``relu(x)`` (Zeiler & Fergus 2013).
+
+    ``p_j = a_j / Σ_k a_k`` with ``a = relu(x)`` over each window (zero padding). Training
+    samples ``l ~ p`` independently per (example, output position, channel) and outputs
+    ``a_l`` (gradient to that position only); inference outputs ``Σ_j p_j·a_j``. All-zero
+    windows output 0 with zero gradient. Output size: as :func:`cnnjax.avg_pool`.
+
+    Args:
+      x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
+      window_shape: int or ``d`` ints.
+      strides: int or ``d`` ints; ``None`` means ``window_shape``.
+      padding: ``'VALID'``, ``'SAME'``, an int, ``d`` ints or ``d`` ``(lo, hi)`` pairs.
+      train: sample (``True``) or use probabilistic weighting (``False``).
+      key: PRNG key, required when ``train=True``.
+
+    Returns:
+      ``[N, *out_spatial, C]``, same dtype as ``x``.
+
+    Example:
+      >>> x = jnp.array([[1., 3], [0, -2]])[None, :, :, None]
+      >>> stochastic_pool(x, 2, train=False)[0, 0, 0, 0]   # (1 + 9) / 4
+      Array(2.5, dtype=float32)
+    """
+    op = "stochastic_pool"
+    x = jnp.asarray(x)
+    _checks.check_floating(x, op)
+    geom = pool_geometry(op, x, window_shape, strides, padding)
+    if not train:
+        return _inference(x, geom)
+    if key is None:
+        fail(op, "key must be given when train=True, got key=None.")
+    return _sample(x, key, geom)

@@ -1,0 +1,126 @@
+"""Forward+backward time of every pooling op relative to ``max_pool`` (issue 3, issue 6).
+
+Command (from the repository root)::
+
+    python experiments/pool_timing.py            # [128, 24, 24, 64] float32, 2x2 windows
+
+Each op is ``jax.jit(jax.grad(lambda x: sum(op(x) * ct)))`` (learnable parameters are inputs
+of the differentiated function too), warmed up once, then timed ``--repeats`` times; the
+table shows medians and the ratio to ``max_pool``. Stochastic ops run in training mode with
+a fixed key. Spectral/adaptive ops pool to the 12x12 that 2x2 windows give.
+
+Measured on this machine (2 shared CPU cores, jax 0.10.2; other jobs were running, so
+expect ±20% noise), one run::
+
+    | op                                  | ms (median) | × max_pool |
+    |-------------------------------------|------------:|-----------:|
+    | max_pool                            |         3.0 |       1.00 |
+    | avg_pool                            |         3.7 |       1.24 |
+    | sum_pool                            |         3.1 |       1.04 |
+    | max_pool_with_indices               |         8.3 |       2.76 |
+    | lp_pool(p=3)                        |        18.5 |       6.16 |
+    | lp_pool(p learned)                  |        23.1 |       7.70 |
+    | l2_pool                             |        15.4 |       5.14 |
+    | mixed_pool(alpha learned, [C])      |         8.0 |       2.65 |
+    | stochastic_mixed_pool(train)        |         6.6 |       2.21 |
+    | gated_pool(gate [2,2,C])            |        10.3 |       3.44 |
+    | stochastic_pool(train)              |        18.4 |       6.13 |
+    | stochastic_pool(inference)          |         9.1 |       3.04 |
+    | spectral_pool                       |        70.3 |      23.45 |
+    | spectral_pool(train)                |        73.0 |      24.34 |
+    | adaptive_avg_pool                   |         3.5 |       1.18 |
+    | adaptive_max_pool                   |         9.2 |       3.05 |
+    | global_avg_pool                     |         2.4 |       0.79 |
+    | global_max_pool                     |         7.0 |       2.33 |
+    | (ref) lax.reduce_window max         |       129.9 |      43.29 |
+    | (ref) max_pool 3x3/2 pad 1          |        15.5 |       5.17 |
+    | (ref) max_pool 2x2/1 dilation 2     |        22.8 |       7.61 |
+
+``(ref)`` rows are for context: XLA's own ``reduce_window`` max with its VJP (what
+``flax.linen.max_pool`` does) and two overlapping / dilated max-pool geometries.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import cnnjax
+
+
+def _ops(c: int):
+    key = jax.random.key(0)
+    alpha = jnp.full((c,), 0.5, jnp.float32)
+    gate = jnp.zeros((2, 2, c), jnp.float32)
+    # (name, fn(x, *params), params)
+    return [
+        ("max_pool", lambda x: cnnjax.max_pool(x, 2), ()),
+        ("avg_pool", lambda x: cnnjax.avg_pool(x, 2), ()),
+        ("sum_pool", lambda x: cnnjax.sum_pool(x, 2), ()),
+        ("max_pool_with_indices", lambda x: cnnjax.max_pool_with_indices(x, 2)[0], ()),
+        ("lp_pool(p=3)", lambda x: cnnjax.lp_pool(x, 2, p=3.0), ()),
+        ("lp_pool(p learned)", lambda x, p: cnnjax.lp_pool(x, 2, p=p), (jnp.float32(3.0),)),
+        ("l2_pool", lambda x: cnnjax.l2_pool(x, 2), ()),
+        ("mixed_pool(alpha learned, [C])", lambda x, a: cnnjax.mixed_pool(x, 2, alpha=a),
+         (alpha,)),
+        ("stochastic_mixed_pool(train)",
+         lambda x: cnnjax.stochastic_mixed_pool(x, 2, train=True, key=key), ()),
+        ("gated_pool(gate [2,2,C])", lambda x, g: cnnjax.gated_pool(x, g, 2), (gate,)),
+        ("stochastic_pool(train)", lambda x: cnnjax.stochastic_pool(x, 2, train=True, key=key),
+         ()),
+        ("stochastic_pool(inference)", lambda x: cnnjax.stochastic_pool(x, 2, train=False), ()),
+        ("spectral_pool", lambda x: cnnjax.spectral_pool(x, (12, 12)), ()),
+        ("spectral_pool(train)",
+         lambda x: cnnjax.spectral_pool(x, (12, 12), train=True, key=key), ()),
+        ("adaptive_avg_pool", lambda x: cnnjax.adaptive_avg_pool(x, (12, 12)), ()),
+        ("adaptive_max_pool", lambda x: cnnjax.adaptive_max_pool(x, (12, 12)), ()),
+        ("global_avg_pool", cnnjax.global_avg_pool, ()),
+        ("global_max_pool", cnnjax.global_max_pool, ()),
+        ("(ref) lax.reduce_window max",
+         lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"),
+         ()),
+        ("(ref) max_pool 3x3/2 pad 1", lambda x: cnnjax.max_pool(x, 3, 2, 1), ()),
+        ("(ref) max_pool 2x2/1 dilation 2", lambda x: cnnjax.max_pool(x, 2, 1, dilation=2), ()),
+    ]
+
+
+def time_op(fn, x, params, repeats: int) -> float:
+    """Median seconds of a jitted forward+backward (gradient w.r.t. x and the params)."""
+    ct = jnp.cos(jnp.arange(fn(x, *params).size, dtype=x.dtype)).reshape(fn(x, *params).shape)
+
+    def loss(x, *params):
+        return jnp.sum(fn(x, *params) * ct)
+
+    step = jax.jit(jax.grad(loss, argnums=tuple(range(1 + len(params)))))
+    jax.block_until_ready(step(x, *params))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(x, *params))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", type=int, nargs=4, default=(128, 24, 24, 64))
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    x = jax.random.normal(jax.random.key(1), tuple(args.shape), jnp.float32)
+    rows = [(name, time_op(fn, x, params, args.repeats))
+            for name, fn, params in _ops(args.shape[-1])]
+    base = rows[0][1]
+    print(f"shape {tuple(args.shape)} float32, 2x2 windows, forward+backward, "
+          f"median of {args.repeats}")
+    print("| op                                  | ms (median) | × max_pool |")
+    print("|-------------------------------------|------------:|-----------:|")
+    for name, t in rows:
+        print(f"| {name:<35} | {t * 1e3:11.1f} | {t / base:10.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Smoke tests of ``cnnjax bench`` (cnnjax/bench.py) on tiny configurations.
+
+The timings themselves are machine-dependent; these tests check that every suite runs, that
+the JSON and Markdown carry every contender, that the timing protocol interleaves the
+contenders, and the one rule the benchmark exists to show: ``impl='auto'`` picks the FFT
+path for an 11x11 kernel on a 64x64 input.
+"""
+import argparse
+import json
+import math
+
+import pytest
+
+from cnnjax import bench
+
+
+def _run(tmp_path, capsys, *argv):
+    path = tmp_path / "bench.json"
+    status = bench.main([*argv, "--repeats", "1", "--no-torch", "--json", str(path)])
+    assert status == 0
+    text = capsys.readouterr().out
+    return json.loads(path.read_text()), text
+
+
+def test_measure_interleaves_and_takes_medians():
+    calls = []
+    cands = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = bench.measure(cands, repeats=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 3
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_conv_suite_reports_every_contender(tmp_path, capsys):
+    result, text = _run(tmp_path, capsys, "--suite", "conv", "--layers", "lenet5.conv2",
+                        "--batch", "2")
+    assert result["matmul"]["jax_gflops"] > 0
+    (row,) = result["conv"]
+    assert row["layer"] == "lenet5.conv2"
+    for key in ("fwd_gflops", "fwd_bwd_gflops"):
+        assert set(row[key]) == {"xla", "im2col", "fft", "auto", "flax"}
+        assert all(v > 0 and math.isfinite(v) for v in row[key].values())
+    # GFLOP/s and ms are two views of the same measurement: 2*N*HW*Co*k*k*Ci / t.
+    flops = 2 * 2 * 14 * 14 * 50 * 5 * 5 * 20
+    assert row["gflop_fwd"] == pytest.approx(flops / 1e9)
+    assert row["fwd_gflops"]["xla"] == pytest.approx(flops / row["fwd_ms"]["xla"] / 1e6)
+    assert "### Conv layers, forward+backward" in text and "geometric mean" in text
+    assert "PyTorch rows skipped" in text
+
+
+def test_pool_suite_is_relative_to_max_pool(tmp_path, capsys):
+    result, text = _run(tmp_path, capsys, "--suite", "pool", "--batch", "2")
+    rows = {r["op"]: r for r in result["pool"]["rows"]}
+    assert rows["max_pool"]["fwd_vs_max_pool"] == 1.0
+    assert rows["max_pool"]["fwd_bwd_vs_max_pool"] == 1.0
+    assert "flax.linen.max_pool" in rows and "avg_pool" in rows
+    assert result["pool"]["shape"] == [2, 24, 24, 64]
+    assert "### Pooling" in text
+
+
+def test_train_memory_and_bn_fold(tmp_path, capsys):
+    result, text = _run(tmp_path, capsys, "--suite", "train,memory", "--models", "lenet5",
+                        "--batch", "2")
+    (row,) = result["train"]["rows"]
+    assert set(row["ms"]) == {"cnnjax", "cnnjax[xla]", "flax"}
+    assert row["flax_over_cnnjax"] == pytest.approx(row["ms"]["flax"] / row["ms"]["cnnjax"])
+    fold = result["train"]["bn_fold"]
+    # The folded model computes the same logits (the fold is exact up to round-off).
+    assert fold["max_abs_logit_diff"] < 1e-3
+    variants = {m["variant"] for m in result["train"]["memory"]}
+    assert variants == {"cnnjax", "cnnjax[xla]", "flax"}
+    assert all(m["peak_mb"] > m["temp_mb"] >= 0 for m in result["train"]["memory"])
+    assert "### Training step" in text and "### Eval with batch norm folded" in text
+
+
+def test_fft_check_auto_uses_fft_for_large_kernels(tmp_path, capsys):
+    result, _ = _run(tmp_path, capsys, "--suite", "fft", "--quick", "--batch", "8")
+    choice = {r["kernel"]: r["auto_impl"] for r in result["fft"]}
+    assert choice[11] == "fft"
+    assert choice[3] != "fft"
+
+
+def test_bad_suite_is_a_usage_error(capsys):
+    parser = argparse.ArgumentParser()
+    bench.configure_parser(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--suite", "conv,nope"])
+    assert "unknown nope" in capsys.readouterr().err
+
+
+def test_torch_rows_when_installed(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "bench.json"
+    assert bench.main(["--suite", "conv", "--layers", "mnistnet.conv1", "--batch", "2",
+                       "--repeats", "1", "--json", str(path)]) == 0
+    (row,) = json.loads(path.read_text())["conv"]
+    assert row["fwd_bwd_gflops"]["torch"] > 0
+    assert "auto_over_torch_fwd_bwd" in row
