@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -155,17 +154,23 @@ def _rewrite_with(path: Path, record: Mapping[str, Any]) -> None:
     if old and not old.endswith("\n"):
         # Drop an incomplete last line left by some other writer (load_results ignores it).
         old = old[: old.rfind("\n") + 1]
-    line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=path.parent)
+    _atomic_write(path, old + json.dumps(record, sort_keys=True, allow_nan=True) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file in the same directory and
+    ``os.replace`` (atomic on POSIX and Windows): readers never see a partial file."""
+    # A plain open (not mkstemp) so the file gets the usual umask permissions, not 0600.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(old + line)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
         raise
 
 
@@ -309,7 +314,8 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
     Args:
         out_dir: the ablation's output directory.
         records: the runs to report; default: every run in ``out_dir/results.jsonl``.
-        command: the command line that produced the results, quoted in the report.
+        command: the command line that produced the results, quoted in the report;
+            default: the commands recorded with the runs.
         plots: draw the plots with :func:`cnnjax.viz.plot_ablation` (needs matplotlib; when
             it is not installed the report says so and keeps the tables).
 
@@ -321,6 +327,8 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
     if records is None:
         records = load_results(out_dir)
     groups = summarize(records)
+    commands = [command] if command else list(dict.fromkeys(
+        r["command"] for r in records if r.get("command")))
     images: dict[str, list[Path]] = {}
     plot_note = ""
     if plots and groups:
@@ -335,8 +343,8 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
                 images.setdefault(p.stem.split("_", 1)[1], []).append(p)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["# Pooling ablation", ""]
-    if command:
-        parts += ["Produced by:", "", "```", command, "```", ""]
+    if commands:
+        parts += ["Produced by:", "", "```", *commands, "```", ""]
     parts += [f"{sum(len(r.seeds) for g in groups for r in g.rows)} finished runs; "
               f"written {now}. Accuracy and loss are mean ± sample std over seeds, taken "
               "after the last epoch; s/epoch is the mean training time of an epoch, "
@@ -350,10 +358,7 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
         for p in sorted(images.get(g.slug, []), key=lambda p: p.name):
             parts += [f"![{p.stem}]({p.name})", ""]
     path = out_dir / REPORT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(parts))
-    os.replace(tmp, path)
+    _atomic_write(path, "\n".join(parts))
     return path
 
 
@@ -417,7 +422,7 @@ def _subset(data: Any, limit: int | None) -> Any:
 def _final_record(pool: str, model_name: str, dataset: str, seed: int,
                   hyperparameters: Mapping[str, Any], rid: str, params: int,
                   history: Sequence[Mapping[str, Any]], seconds_total: float,
-                  devices: int) -> dict:
+                  devices: int, command: str | None) -> dict:
     history = [{k: (float(v) if isinstance(v, (float, np.floating)) else
                     int(v) if isinstance(v, (int, np.integer)) else v)
                 for k, v in h.items()} for h in history]
@@ -449,6 +454,7 @@ def _final_record(pool: str, model_name: str, dataset: str, seed: int,
         "devices": int(devices),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"cnnjax": __version__, "jax": jax.__version__},
+        "command": command,
     }
 
 
@@ -511,7 +517,7 @@ def run_ablation(
     Every finished run is one line of ``out_dir/results.jsonl`` with keys ``run_id, pool,
     model, dataset, seed, hyperparameters, params, history, epochs_trained, test_accuracy,
     test_loss, train_accuracy, train_loss, seconds_per_epoch, first_epoch_seconds,
-    seconds_total, devices, finished, versions``.
+    seconds_total, devices, finished, versions, command``.
     """
     pools = _check_names(POOL_SPECS if pools is None else pools, "pools")
     models = tuple(m.lower() for m in _check_names(models, "models"))
@@ -597,7 +603,7 @@ def run_ablation(
         seconds = time.perf_counter() - start
         params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
         record = _final_record(pool, model_name, dataset, seed, hyperparameters, rid, params,
-                               result.history, seconds, n_devices)
+                               result.history, seconds, n_devices, command)
         _append_record(path, record)
         done[key] = record
         records.append(record)

@@ -248,7 +248,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         if not records:
             raise UsageError(f"--report-only needs finished runs, but {out / 'results.jsonl'} "
                              "holds none")
-        report = ablation.write_report(out, records, command=command, plots=not args.no_plots)
+        # The report quotes the commands recorded with the runs, not this one.
+        report = ablation.write_report(out, records, plots=not args.no_plots)
     else:
         pools = _flatten(args.pools) or list(ablation.POOL_SPECS)
         models = _flatten(args.models) or ["lenet5"]

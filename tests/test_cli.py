@@ -225,3 +225,5 @@ def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
     assert len((out_dir / "results.jsonl").read_text().splitlines()) == 1
     code, out, _ = _run(capsys, "ablate", "--out", str(out_dir), "--report-only", "--no-plots")
     assert code == 0 and "| `max` |" in out
+    # The redrawn report still quotes the command that trained the runs.
+    assert " ".join(["cnnjax", *argv]) in (out_dir / "report.md").read_text()

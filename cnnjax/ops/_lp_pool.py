@@ -30,6 +30,7 @@ from cnnjax.ops._checks import fail
 from cnnjax.ops._pool import (
     PoolGeometry,
     max_over_windows,
+    over_windows,
     pad_spatial,
     pool_geometry,
     window_offsets,
@@ -73,18 +74,24 @@ def _concrete(value: Any) -> np.ndarray | None:
 
 
 def _power(r: jax.Array, p: Any, p_static: float | None) -> jax.Array:
-    """``r ** p`` for ``r > 0``: multiplications for small integer ``p``, else ``exp(p·log r)``.
+    """``r ** p`` for ``0 < r <= 1``.
 
-    XLA's CPU ``pow`` with a float exponent is ~3× slower than ``exp(p·log r)`` and ~100×
-    slower than a couple of multiplies (``experiments/pool_timing.py``).
+    XLA's CPU ``pow`` with a float exponent is ~3× slower than ``exp(p·log r)`` and far
+    slower than a few multiplies, so a concrete ``p`` uses those. A traced ``p`` keeps
+    ``pow``: it is the one form that also gets ``1 ** inf = 1`` right for a traced
+    ``p = inf`` (``exp(inf·log 1)`` is NaN).
     """
-    if p_static is not None and float(p_static).is_integer() and 1 <= p_static <= 16:
+    if p_static is None:
+        return r ** p
+    if float(p_static).is_integer() and 1 <= p_static <= 16:
         return lax.integer_pow(r, int(p_static))
     return jnp.exp(p * jnp.log(r))
 
 
 def _root(s: jax.Array, p: Any, p_static: float | None) -> jax.Array:
     """``s ** (1/p)`` for ``s > 0``."""
+    if p_static is None:
+        return s ** (1 / p)
     if p_static == 1:
         return s
     if p_static == 2:
@@ -104,21 +111,29 @@ def _lp_windows(x: jax.Array, p: Any, weights: Any, geom: PoolGeometry,
             return max_over_windows(a, geom)
         parts = [s for k, s in zip(offsets, window_slices(a, geom)) if weights[k] > 0]
         return functools.reduce(jnp.maximum, parts)
-    if p_static is not None:
-        p = p_static  # a weak Python float keeps x's dtype
-    parts = window_slices(a, geom)
+    static_w = weights if isinstance(weights, np.ndarray) or weights is None else None
+    traced = (p if p_static is None else None, None if static_w is not None or weights is None
+              else weights)
+    return over_windows(functools.partial(_lp_body, p_static=p_static, static_w=static_w,
+                                          offsets=tuple(offsets)), geom, a, traced)
+
+
+def _lp_body(parts, traced, *, p_static, static_w, offsets):
+    """``m·(Σ_j w_j (a_j/m)^p)^(1/p)`` on the window slices ``a_j`` (module docstring)."""
+    p_traced, w_traced = traced
+    p = p_static if p_static is not None else p_traced  # a weak Python float keeps the dtype
     m = lax.stop_gradient(functools.reduce(jnp.maximum, parts))
-    one = jnp.ones((), x.dtype)
-    m_pos = m > 0
-    inv_m = 1 / jnp.where(m_pos, m, one)
+    one = jnp.ones((), parts[0].dtype)
+    m_safe = jnp.where(m > 0, m, one)
     total = None
     for k, s in zip(offsets, parts):
-        r = s * inv_m
+        r = s / m_safe  # a division (not a reciprocal) makes r exactly 1 at the maximum
         r_pos = r > 0
         t = jnp.where(r_pos, _power(jnp.where(r_pos, r, one), p, p_static), 0)
-        if weights is not None:
-            w = weights[k]
-            t = t * (float(w) if isinstance(weights, np.ndarray) else w)
+        if static_w is not None:
+            t = t * float(static_w[k])
+        elif w_traced is not None:
+            t = t * w_traced[k]
         total = t if total is None else total + t
     s_pos = total > 0
     root = _root(jnp.where(s_pos, total, one), p, p_static)

@@ -28,10 +28,10 @@ from cnnjax.ops._pool import (
     PoolGeometry,
     avg_pool_impl,
     max_pool_impl,
+    over_windows,
     pad_spatial,
     pool_geometry,
     window_offsets,
-    window_slices,
 )
 
 __all__ = ["mixed_pool", "stochastic_mixed_pool", "gated_pool"]
@@ -156,12 +156,17 @@ def stochastic_mixed_pool(
 @functools.partial(jax.jit, static_argnums=(2,))
 def _gated(x: jax.Array, gate: jax.Array, geom: PoolGeometry) -> jax.Array:
     zpad = pad_spatial(x, geom.full_pads, 0)
-    logit = None
-    for k, s in zip(window_offsets(geom), window_slices(zpad, geom)):
-        g = gate[k]
-        term = s * (g if g.ndim == 0 else g.reshape((1,) * (x.ndim - 1) + (-1,)))
-        logit = term if logit is None else logit + term
-    a = jax.nn.sigmoid(logit)
+    offsets = tuple(window_offsets(geom))
+
+    def gate_logit(parts, gate):
+        logit = None
+        for k, s in zip(offsets, parts):
+            g = gate[k]
+            term = s * (g if g.ndim == 0 else g.reshape((1,) * (x.ndim - 1) + (-1,)))
+            logit = term if logit is None else logit + term
+        return logit
+
+    a = jax.nn.sigmoid(over_windows(gate_logit, geom, zpad, gate))
     return a * max_pool_impl(x, geom) + (1 - a) * avg_pool_impl(x, geom, True)
 
 

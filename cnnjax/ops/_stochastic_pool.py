@@ -25,31 +25,33 @@ import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import PoolGeometry, pad_spatial, pool_geometry, window_slices
+from cnnjax.ops._pool import PoolGeometry, over_windows, pad_spatial, pool_geometry
 
 __all__ = ["stochastic_pool"]
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
-def _inference(x: jax.Array, geom: PoolGeometry) -> jax.Array:
-    parts = window_slices(pad_spatial(jax.nn.relu(x), geom.full_pads, 0), geom)
+def _inference_body(parts: list[jax.Array]) -> jax.Array:
     s = functools.reduce(jnp.add, parts)
     s2 = functools.reduce(jnp.add, [a * a for a in parts])
     pos = s > 0
     # Double where: the division only ever sees a positive denominator.
-    return jnp.where(pos, s2 / jnp.where(pos, s, jnp.ones((), x.dtype)), 0)
+    return jnp.where(pos, s2 / jnp.where(pos, s, jnp.ones((), s.dtype)), 0)
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
-def _sample(x: jax.Array, key: jax.Array, geom: PoolGeometry) -> jax.Array:
-    parts = window_slices(pad_spatial(jax.nn.relu(x), geom.full_pads, 0), geom)
+@functools.partial(jax.jit, static_argnums=(1,))
+def _inference(x: jax.Array, geom: PoolGeometry) -> jax.Array:
+    a = pad_spatial(jax.nn.relu(x), geom.full_pads, 0)
+    return over_windows(_inference_body, geom, a)
+
+
+def _sample_body(parts: list[jax.Array], uniform: jax.Array) -> jax.Array:
     stopped = [jax.lax.stop_gradient(a) for a in parts]
     cum = []
     running = None
     for a in stopped:
         running = a if running is None else running + a
         cum.append(running)
-    u = jax.random.uniform(key, running.shape, x.dtype) * running
+    u = uniform * running
     # later_positive[j]: some position after j is positive. The last positive position
     # catches the (rounding) case u >= Σa, so a positive window always picks a positive a_j.
     later_positive = [None] * len(parts)
@@ -58,12 +60,19 @@ def _sample(x: jax.Array, key: jax.Array, geom: PoolGeometry) -> jax.Array:
         later_positive[j] = acc
         acc = acc | (stopped[j] > 0)
     taken = jnp.zeros(running.shape, bool)
-    y = jnp.zeros(running.shape, x.dtype)
+    y = jnp.zeros(running.shape, running.dtype)
     for a, sa, c, later in zip(parts, stopped, cum, later_positive):
         sel = ~taken & (sa > 0) & ((u < c) | ~later)
         taken = taken | sel
         y = y + jnp.where(sel, a, 0)
     return y
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _sample(x: jax.Array, key: jax.Array, geom: PoolGeometry) -> jax.Array:
+    a = pad_spatial(jax.nn.relu(x), geom.full_pads, 0)
+    uniform = jax.random.uniform(key, (x.shape[0], *geom.out, x.shape[-1]), x.dtype)
+    return over_windows(_sample_body, geom, a, uniform)
 
 
 def stochastic_pool(

@@ -5,6 +5,24 @@ returns ``FitResult(state, history, normalization)``; see :func:`fit`. Running o
 devices or hosts needs no code change: ``fit`` builds a ``jax.sharding.Mesh`` over
 ``jax.devices()`` (all processes' devices after ``jax.distributed.initialize()``), shards
 each batch over the ``'data'`` axis and replicates the state.
+
+Scaling out:
+
+* **One GPU/TPU host**: nothing to change — ``fit`` uses every local accelerator
+  (``devices=`` picks fewer); ``batch_size`` is the *global* batch and must divide by the
+  device count. BatchNorm statistics are computed over the whole global batch
+  (synchronised BN), because the step is one SPMD program over the sharded batch.
+* **Several hosts**: start the same script on every host and call, before anything else,
+  ``jax.distributed.initialize(coordinator_address="host0:1234", num_processes=N,
+  process_id=i)`` (on Cloud TPU / SLURM the arguments are detected automatically). Each
+  process loads the dataset, computes the same shuffled global batches and transfers only
+  its own rows (``jax.make_array_from_process_local_data``). ``workdir`` must be on a
+  filesystem all hosts share; orbax writes every replicated array once, and the
+  checkpoint restores on any device count.
+* Trying it on one CPU machine: ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
+  (set before JAX starts) gives 4 host devices; for several processes use
+  ``jax.config.update('jax_cpu_collectives_implementation', 'gloo')`` and
+  ``jax.distributed.initialize('127.0.0.1:PORT', num_processes=2, process_id=i)``.
 """
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._loop import FitResult, fit

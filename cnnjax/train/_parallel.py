@@ -69,6 +69,9 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str = "batch_size") -> N
 def local_rows(sharding: NamedSharding, global_batch: int) -> slice:
     """The contiguous rows of a global batch that this process's devices hold."""
     index_map = sharding.addressable_devices_indices_map((global_batch,))
+    if not index_map:
+        raise ValueError(f"fit: process {jax.process_index()} has no device in the mesh; "
+                         "every process must contribute devices (use devices=None).")
     spans = sorted((idx[0].indices(global_batch)[:2] for idx in index_map.values()))
     lo, hi = spans[0][0], max(stop for _, stop in spans)
     covered = sum(stop - start for start, stop in {tuple(s) for s in spans})

@@ -67,27 +67,47 @@ def _accuracy_figure(group: GroupSummary, path: Path) -> Path:
 
 def _curves_figure(group: GroupSummary, path: Path) -> Path:
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
-    fig = _figure((7.5, 4.8))
-    ax = fig.subplots()
+    n_epochs = min(len(r.curve_mean) for r in group.rows)
+    # Left: whole training; right: the second half zoomed in, where the variants have
+    # converged and differ by fractions of a point that the full scale hides.
+    zoom = n_epochs >= 4
+    fig = _figure((13.0, 4.8) if zoom else (7.5, 4.8))
+    axes = fig.subplots(1, 2 if zoom else 1, squeeze=False)[0]
+    first = n_epochs // 2 + 1
     for i, r in enumerate(group.rows):
         color, ls = _style(i)
         mean = 100 * np.asarray(r.curve_mean)
         std = 100 * np.asarray(r.curve_std)
         epochs = np.arange(1, len(mean) + 1)
-        ax.plot(epochs, mean, color=color, linestyle=ls, label=r.pool, linewidth=1.5,
-                marker="o" if len(mean) == 1 else None)
-        if len(r.seeds) > 1:
-            ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.12,
-                            linewidth=0)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%), mean over seeds")
-    ax.set_title(f"{group.model} on {group.dataset}: test accuracy during training")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="lower right")
+        for ax, sl in zip(axes, (slice(None), slice(first - 1, None))):
+            ax.plot(epochs[sl], mean[sl], color=color, linestyle=ls, label=r.pool,
+                    linewidth=1.5, marker="o" if len(mean) == 1 else None)
+            if len(r.seeds) > 1 and ax is axes[0]:  # bands would bury the zoomed lines
+                ax.fill_between(epochs[sl], (mean - std)[sl], (mean + std)[sl], color=color,
+                                alpha=0.10, linewidth=0)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    n = max(len(r.seeds) for r in group.rows)
+    axes[0].set_ylabel(f"test accuracy (%), mean over {n} seed{'s' if n > 1 else ''}")
+    axes[0].set_title(f"{group.model} on {group.dataset}: test accuracy during training "
+                      f"(band: ± 1 std)")
+    if zoom:
+        # Limits from the bulk of the curves: a single diverging epoch (a spike of one seed)
+        # may leave the panel rather than flatten everything else.
+        tail = np.concatenate([100 * np.asarray(r.curve_mean[first - 1:n_epochs])
+                               for r in group.rows])
+        final = [100 * r.curve_mean[n_epochs - 1] for r in group.rows]
+        lo, hi = min(np.percentile(tail, 5), min(final)), tail.max()
+        pad = max(0.25, 0.1 * (hi - lo))
+        axes[1].set_ylim(lo - pad, min(100.0 + pad, hi + pad))
+        axes[1].set_title(f"epochs {first}-{n_epochs}, zoomed")
+        axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        axes[0].legend(fontsize=8, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     return path

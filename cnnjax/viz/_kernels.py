@@ -72,7 +72,7 @@ def apply_classic_kernels(image: jax.typing.ArrayLike, *,
 
 
 def plot_classic_kernels(path: str | Path, image: jax.typing.ArrayLike | None = None, *,
-                         figsize: tuple[float, float] = (12.0, 4.4), dpi: float = 100) -> Path:
+                         figsize: tuple[float, float] = (12.0, 4.4), dpi: float = 80) -> Path:
     """Draws each classic kernel (top row) above the photo it produced (bottom row).
 
     Args:
@@ -108,7 +108,8 @@ def plot_classic_kernels(path: str | Path, image: jax.typing.ArrayLike | None = 
         kax.imshow(k, cmap="coolwarm", vmin=-lim, vmax=lim)
         for (i, j), v in np.ndenumerate(k):
             label = "1/9" if name == "blur" else f"{v:g}"
-            kax.text(j, i, label, ha="center", va="center", fontsize=8)
+            kax.text(j, i, label, ha="center", va="center", fontsize=8,
+                     color="white" if abs(v) > 0.6 * lim else "black")
         kax.set_title(titles[name], fontsize=10)
         kax.set_xticks([])
         kax.set_yticks([])

@@ -109,7 +109,7 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
     height, width = (int(v) for v in tuple(input_shape)[:2])
     fig = new_figure(figsize, dpi)
     ax, gax = fig.subplots(1, 2, gridspec_kw={"width_ratios": (1.5, 1)})
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3, top=0.88, wspace=0.15)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.3, top=0.84, wspace=0.15)
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
@@ -128,11 +128,14 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
         for i, sh in zip(idx, sizes_h):
             ax.text(i, sh, str(sh), ha="center", va="bottom", fontsize=7)
     ax.axhline(height, color="grey", linestyle="--", linewidth=1)
-    ax.text(len(rows) - 0.5, height, f"input height {height}", ha="right", va="bottom",
-            fontsize=8, color="grey")
+    ax.text(-0.5, height, f" input height {height}", ha="left", va="bottom", fontsize=8,
+            color="grey")
     ax.set_xticks(idx)
-    ax.set_xticklabels([r["name"] for r in rows], rotation=60, ha="right",
-                       fontsize=7 if len(rows) <= 16 else 5)
+    many = len(rows) > 16
+    # Many layers: the module path alone (the class is in it for the usual naming) keeps the
+    # labels legible.
+    ax.set_xticklabels([r["name"].split(" (")[0] if many else r["name"] for r in rows],
+                       rotation=60, ha="right", fontsize=6 if many else 7)
     ax.set_ylabel("receptive field (input pixels)")
     ax.set_xlim(-0.6, len(rows) - 0.4)
 
@@ -165,5 +168,6 @@ def plot_receptive_field(model_or_layers: Any, input_shape: Sequence[int], path:
     gax.set_title("input region seen by the centre unit of each layer\n(colours as in the "
                   "bars; deepest outlined, its centre +)", fontsize=9)
     gax.tick_params(labelsize=7)
-    fig.suptitle(title or f"Receptive field per layer on a {height}x{width} input", fontsize=11)
+    fig.suptitle(title or f"Receptive field per layer on a {height}x{width} input", fontsize=11,
+                 y=0.98)
     return save(fig, path, "plot_receptive_field")

@@ -92,10 +92,11 @@ def make_mnist_dir(directory, rng, n_train=30, n_test=12, *, gz=False, n_labels=
     return arrays
 
 
-@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("gz,subdir", [(False, False), (True, True)])
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_load_from_idx_dir(tmp_path, rng, gz, name):
-    arrays = make_mnist_dir(tmp_path, rng, gz=gz)
+def test_load_from_idx_dir(tmp_path, rng, gz, subdir, name):
+    # Files in data_dir/<name> (where fetch puts them) or directly in data_dir.
+    arrays = make_mnist_dir(tmp_path / name if subdir else tmp_path, rng, gz=gz)
     for split, prefix in (("train", "train"), ("test", "t10k")):
         ds = load(name, split, data_dir=tmp_path)
         images, labels = arrays[prefix]

@@ -6,7 +6,16 @@ import pytest
 from jax.test_util import check_grads
 
 import cnnjax
+from cnnjax.ops import _spectral_pool
 from tests.reference import pool as ref
+
+
+@pytest.fixture(params=["matrix", "fft"])
+def impl(request, monkeypatch):
+    """Runs a test on both implementations (dense per-axis operator and jnp.fft)."""
+    if request.param == "fft":
+        monkeypatch.setattr(_spectral_pool, "MATRIX_MAX_SIZE", 0)
+    return request.param
 
 
 @pytest.mark.parametrize("spatial,out", [
@@ -14,7 +23,7 @@ from tests.reference import pool as ref
     ((8, 7), (4, 4)), ((6, 9), (5, 6)), ((6, 6), (6, 3)),
     ((4, 5, 6), (2, 3, 4)), ((4, 3, 4, 5), (2, 3, 3, 2)),
 ])
-def test_matches_reference_and_is_real(rng, spatial, out):
+def test_matches_reference_and_is_real(impl, rng, spatial, out):
     x = rng.standard_normal((2, *spatial, 3))
     y = cnnjax.spectral_pool(x, out)
     expect = ref.spectral(x, out, return_complex=True)
@@ -25,7 +34,7 @@ def test_matches_reference_and_is_real(rng, spatial, out):
 
 
 @pytest.mark.parametrize("spatial", [(7,), (6, 5), (4, 3, 2), (3, 2, 2, 3)])
-def test_identity_at_full_size_and_constants_preserved(rng, spatial):
+def test_identity_at_full_size_and_constants_preserved(impl, rng, spatial):
     x = rng.standard_normal((2, *spatial, 2))
     np.testing.assert_allclose(cnnjax.spectral_pool(x, spatial), x, rtol=1e-12, atol=1e-12)
     c = np.full((1, *spatial, 2), -1.75)
@@ -44,7 +53,7 @@ def _band_limited(shape, freqs, amps, phases):
 
 @pytest.mark.parametrize("spatial,out", [((16,), (6,)), ((15,), (7,)), ((12, 11), (6, 5)),
                                          ((10, 9, 8), (5, 4, 6))])
-def test_band_limited_signal_is_resampled_exactly(rng, spatial, out):
+def test_band_limited_signal_is_resampled_exactly(impl, rng, spatial, out):
     # Every frequency strictly below the output Nyquist (|f| < m/2 in every dim).
     limits = [(m - 1) // 2 for m in out]
     freqs = [tuple(rng.integers(-lim, lim + 1) for lim in limits) for _ in range(5)]
@@ -55,7 +64,7 @@ def test_band_limited_signal_is_resampled_exactly(rng, spatial, out):
     np.testing.assert_allclose(y, coarse, atol=1e-12)
 
 
-def test_gradients_and_transformations(rng):
+def test_gradients_and_transformations(impl, rng):
     x = rng.standard_normal((2, 6, 5, 2))
     check_grads(lambda v: cnnjax.spectral_pool(v, (4, 3)), (x,), order=2, modes=["rev"])
     x32 = x.astype(np.float32)
@@ -71,7 +80,7 @@ def _spectrum(y):
     return np.fft.fftn(np.asarray(y, np.float64), axes=(1, 2))
 
 
-def test_frequency_dropout_is_a_random_low_pass_mask(rng):
+def test_frequency_dropout_is_a_random_low_pass_mask(impl, rng):
     x = rng.standard_normal((64, 8, 7, 2))
     out, min_keep = (6, 5), (2, 3)
     f = jax.jit(lambda v, k: cnnjax.spectral_pool(v, out, train=True, key=k, min_keep=min_keep))

@@ -12,7 +12,7 @@ from cnnjax.data import Dataset, load
 
 
 class TinyBN(nn.Module):
-    """conv 3x3 (4, no bias) -> BatchNorm -> ReLU -> dropout -> 'pool'-stream noise -> max pool -> dense."""
+    """conv 3x3 (4, no bias) -> BN -> ReLU -> dropout -> 'pool' noise -> max pool -> dense."""
     num_classes: int = 10
 
     @nn.compact

@@ -18,7 +18,7 @@ def test_kernels(tmp_path, capsys):
     out = tmp_path / "a" / "k.png"
     assert _run(["kernels", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
-    assert png_shape(out) == (440, 1200)
+    assert png_shape(out) == (352, 960)
 
 
 def test_pooling_information_prints_the_numbers(tmp_path, capsys):
