@@ -173,6 +173,17 @@ def _check_datasets(names: Sequence[str]) -> None:
                              f"{', '.join(data.DATASETS)}")
 
 
+def _check_optimizer(name: str, schedule: str) -> None:
+    from cnnjax.train import OPTIMIZERS, SCHEDULES
+
+    if name not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer {name!r}; valid optimizers: "
+                         f"{', '.join(OPTIMIZERS)}")
+    if schedule not in SCHEDULES:
+        raise UsageError(f"unknown schedule {schedule!r}; valid schedules: "
+                         f"{', '.join(SCHEDULES)}")
+
+
 def _check_writable(path: str, option: str) -> Path:
     out = Path(path)
     try:
@@ -202,6 +213,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _check_datasets([args.dataset])
     _check_pools([args.pool])
     _check_models([args.model])
+    _check_optimizer(args.optimizer, args.schedule)
     if args.workdir is not None:
         _check_writable(args.workdir, "--workdir")
     train_data = _load(args.dataset, "train", args.data_dir)
@@ -218,14 +230,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from cnnjax import models, train
 
     model = models.get(args.model, num_classes=train_data.num_classes, pool=args.pool)
+    epochs = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}"
     print(f"training {args.model} (pool={args.pool}) on {args.dataset}: "
           f"{len(train_data.labels)} train / {len(test_data.labels)} test images "
-          f"{tuple(train_data.images.shape[1:])}, {args.epochs} epochs, batch {args.batch_size}, "
+          f"{tuple(train_data.images.shape[1:])}, {epochs}, batch {args.batch_size}, "
           f"{args.optimizer} lr={args.lr}, seed {args.seed}", flush=True)
     result = train.fit(model, train_data, test_data, epochs=args.epochs,
                        batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-                       optimizer=args.optimizer, workdir=args.workdir, devices=args.devices,
-                       progress=not args.quiet)
+                       optimizer=args.optimizer, schedule=args.schedule,
+                       workdir=args.workdir, devices=args.devices,
+                       progress="auto" if not args.quiet else False)
     params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} "
           f"{'test acc':>8} {'seconds':>8}")
@@ -257,6 +271,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         _check_datasets(datasets)
         _check_pools(pools)
         _check_models(models)
+        _check_optimizer(args.optimizer, args.schedule)
         for name in datasets:  # fail before training anything if a dataset is missing
             _load(name, "test", args.data_dir)
         cache = None if args.cache_dir.lower() == "none" else args.cache_dir
@@ -271,8 +286,10 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
         records = ablation.run_ablation(
             out, pools=pools, models=models, datasets=datasets,
-            seeds=_flatten(args.seeds) or [0, 1, 2], epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-            optimizer=args.optimizer, limit=args.limit, data_dir=args.data_dir,
+            seeds=_flatten(args.seeds) or [0, 1, 2], epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr,
+            optimizer=args.optimizer, schedule=args.schedule, limit=args.limit,
+            data_dir=args.data_dir,
             devices=args.devices, cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
             plots=not args.no_plots, command=command, progress=False, log=log, callback=done)
         report = out / ablation.REPORT_FILE
@@ -331,7 +348,9 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: int, batch_size: i
     p.add_argument("--lr", type=_positive_float, default=lr, metavar="RATE",
                    help="learning rate (default: %(default)s)")
     p.add_argument("--optimizer", default="adam",
-                   help="optax optimizer name understood by cnnjax.train.fit "
+                   help="adam, adamw or sgd (cnnjax.train.OPTIMIZERS; default: %(default)s)")
+    p.add_argument("--schedule", default="constant",
+                   help="learning-rate schedule: constant, cosine or warmup_cosine "
                         "(default: %(default)s)")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="use only the first N examples of each split (quick looks)")

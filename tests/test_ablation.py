@@ -332,3 +332,9 @@ def test_run_killed_mid_epochs_resumes_from_its_checkpoint(tmp_path):
     assert record["run_id"] == rid
     assert record["history"][0] == entry  # including its measured seconds
     assert (tmp_path / "runs" / rid).is_dir()  # kept on request
+
+
+def test_pool_specs_match_the_nn_package():
+    from cnnjax import nn
+
+    assert ablation.POOL_SPECS == tuple(nn.POOL_SPECS)

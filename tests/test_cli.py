@@ -227,3 +227,26 @@ def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
     assert code == 0 and "| `max` |" in out
     # The redrawn report still quotes the command that trained the runs.
     assert " ".join(["cnnjax", *argv]) in (out_dir / "report.md").read_text()
+
+
+def test_pool_lists_keep_comma_separated_spec_options(capsys, tmp_path):
+    from cnnjax.cli import _pool_list
+
+    assert _pool_list("max,mixed:learn,per_channel,lp:p=3,gated:per_channel") == [
+        "max", "mixed:learn,per_channel", "lp:p=3", "gated:per_channel"]
+    # Each resulting spec is validated whole: only the bad one is reported.
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path),
+                        "--pools", "mixed:learn,per_channel,median")
+    assert code == 2
+    _one_line_error(err, "unknown pool spec 'median'")
+
+
+def test_unknown_optimizer_lists_valid_ones(capsys, tmp_path):
+    from cnnjax.train import OPTIMIZERS
+
+    code, _, err = _run(capsys, "train", "--optimizer", "lbfgs")
+    assert code == 2
+    _one_line_error(err, "cnnjax train: error: unknown optimizer 'lbfgs'", *OPTIMIZERS)
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--schedule", "linear")
+    assert code == 2
+    _one_line_error(err, "cnnjax ablate: error: unknown schedule 'linear'", "cosine")

@@ -8,8 +8,7 @@ Gaussian window; Gulcehre et al. 2014, "Learned-norm pooling", with a learned ``
 
 Numerics: with ``m`` the largest ``|x_j|`` in the window,
 ``y = m·(Σ_j w_j·(|x_j|/m)^p)^(1/p)`` — every power is of a number in ``[0, 1]``, so
-nothing overflows for large ``p`` (``1e3 ** 64`` is ``inf`` in float32). ``m`` is held
-constant under differentiation (the identity holds for any ``m > 0``, so this is exact).
+nothing overflows for large ``p`` (``1e3 ** 64`` is ``inf`` in float32).
 Zeros go through the "double where" trick: the powers and the root are only evaluated on
 positive arguments, so all-zero windows give 0 with a zero (never NaN) gradient, also with
 respect to ``p``.
@@ -73,32 +72,6 @@ def _concrete(value: Any) -> np.ndarray | None:
         return None
 
 
-def _power(r: jax.Array, p: Any, p_static: float | None) -> jax.Array:
-    """``r ** p`` for ``0 < r <= 1``.
-
-    XLA's CPU ``pow`` with a float exponent is ~3× slower than ``exp(p·log r)`` and far
-    slower than a few multiplies, so a concrete ``p`` uses those. A traced ``p`` keeps
-    ``pow``: it is the one form that also gets ``1 ** inf = 1`` right for a traced
-    ``p = inf`` (``exp(inf·log 1)`` is NaN).
-    """
-    if p_static is None:
-        return r ** p
-    if float(p_static).is_integer() and 1 <= p_static <= 16:
-        return lax.integer_pow(r, int(p_static))
-    return jnp.exp(p * jnp.log(r))
-
-
-def _root(s: jax.Array, p: Any, p_static: float | None) -> jax.Array:
-    """``s ** (1/p)`` for ``s > 0``."""
-    if p_static is None:
-        return s ** (1 / p)
-    if p_static == 1:
-        return s
-    if p_static == 2:
-        return jnp.sqrt(s)
-    return jnp.exp(jnp.log(s) / p)
-
-
 def _lp_windows(x: jax.Array, p: Any, weights: Any, geom: PoolGeometry,
                 p_static: float | None) -> jax.Array:
     a = jnp.abs(pad_spatial(x, geom.full_pads, 0))
@@ -119,24 +92,43 @@ def _lp_windows(x: jax.Array, p: Any, weights: Any, geom: PoolGeometry,
 
 
 def _lp_body(parts, traced, *, p_static, static_w, offsets):
-    """``m·(Σ_j w_j (a_j/m)^p)^(1/p)`` on the window slices ``a_j`` (module docstring)."""
+    """``m·(Σ_j w_j (a_j/m)^p)^(1/p)`` on the window slices ``a_j`` (module docstring).
+
+    Speed on CPU: XLA's ``pow`` with a float exponent is several times slower than
+    ``exp(p·log r)``, which is far slower than a few multiplies, so small integer ``p``
+    multiplies (``integer_pow``), other ``p`` use ``exp``/``log``, and ``p = 2`` takes a
+    ``sqrt``. A traced ``p = inf`` is replaced by ``sqrt(finfo.max)``: every ``r < 1``
+    still underflows to 0 and ``r = 1`` stays 1, so the value is ``max|x|``.
+    """
     p_traced, w_traced = traced
-    p = p_static if p_static is not None else p_traced  # a weak Python float keeps the dtype
+    dtype = parts[0].dtype
+    one = jnp.ones((), dtype)
+    if p_static is None:
+        big = float(np.sqrt(float(jnp.finfo(dtype).max)))
+        p = jnp.where(jnp.isinf(p_traced), jnp.asarray(big, dtype), p_traced)
+    else:
+        p = p_static  # a weak Python float keeps the dtype
+    int_p = p_static is not None and float(p_static).is_integer() and 1 <= p_static <= 16
     m = lax.stop_gradient(functools.reduce(jnp.maximum, parts))
-    one = jnp.ones((), parts[0].dtype)
     m_safe = jnp.where(m > 0, m, one)
     total = None
     for k, s in zip(offsets, parts):
-        r = s / m_safe  # a division (not a reciprocal) makes r exactly 1 at the maximum
-        r_pos = r > 0
-        t = jnp.where(r_pos, _power(jnp.where(r_pos, r, one), p, p_static), 0)
+        r = s / m_safe  # in [0, 1]; a division (not a reciprocal) gives exactly 1 at the max
+        if int_p:
+            t = lax.integer_pow(r, int(p_static))
+        else:
+            pos = r > 0
+            t = jnp.where(pos, jnp.exp(p * jnp.log(jnp.where(pos, r, one))), 0)
         if static_w is not None:
             t = t * float(static_w[k])
         elif w_traced is not None:
             t = t * w_traced[k]
         total = t if total is None else total + t
+    if p_static == 1:
+        return m * total
     s_pos = total > 0
-    root = _root(jnp.where(s_pos, total, one), p, p_static)
+    s_safe = jnp.where(s_pos, total, one)
+    root = jnp.sqrt(s_safe) if p_static == 2 else jnp.exp(jnp.log(s_safe) / p)
     return jnp.where(s_pos, m * root, 0)
 
 

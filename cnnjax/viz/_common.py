@@ -63,7 +63,10 @@ def save(fig: Any, path: str | Path, op: str) -> Path:
 
 
 def to_grey(image: Any) -> np.ndarray:
-    """``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]`` (uint8 or float) -> float64 ``[H, W]`` in [0, 1]."""
+    """``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]`` (uint8 or float) -> float64 ``[H, W]``.
+
+    uint8 is scaled to [0, 1]; RGB is mixed with the BT.601 luma weights.
+    """
     img = np.asarray(image)
     scale = 255.0 if img.dtype == np.uint8 else 1.0
     img = img.astype(np.float64) / scale

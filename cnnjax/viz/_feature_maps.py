@@ -10,10 +10,11 @@ import numpy as np
 
 from cnnjax.ops._checks import fail
 from cnnjax.viz._common import check_png_path, new_figure, normalise_for_display, save
-from cnnjax.viz._introspect import as_input, trace_layers
+from cnnjax.viz._introspect import as_input, layers, trace_layers
 
 
-def feature_maps(model: Any, variables: Any, image: jax.typing.ArrayLike) -> list[tuple[str, np.ndarray]]:
+def feature_maps(model: Any, variables: Any,
+                 image: jax.typing.ArrayLike) -> list[tuple[str, np.ndarray]]:
     """The output of every conv and pooling module of ``model`` for one image, in call order.
 
     Args:
@@ -33,8 +34,8 @@ def feature_maps(model: Any, variables: Any, image: jax.typing.ArrayLike) -> lis
     x = as_input(image, "plot_feature_maps")
     calls, _ = trace_layers(model, variables, x, op="plot_feature_maps")
     maps = []
-    for call in calls:
-        out = call.output[0] if isinstance(call.output, tuple) else call.output
+    for call in layers(calls):
+        out = call.output
         if out.ndim == 4:
             maps.append((f"{call.name} ({type(call.module).__name__})", np.asarray(out[0])))
     return maps

@@ -6,7 +6,6 @@ input and output, so the plots work for any model built from modules (``cnnjax.n
 """
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +19,9 @@ class LayerCall(NamedTuple):
     """One conv/pool module call: its path, class, kind, input/output arrays (or shapes)."""
 
     name: str
-    kind: str  # 'conv', 'pool' or 'global' (every output sees the whole input)
+    # 'conv', 'pool', 'adaptive' or 'global' (spectral and global pools: every output
+    # depends on the whole input).
+    kind: str
     module: Any
     inputs: Any
     output: Any
@@ -37,9 +38,21 @@ def _kind(module: Any) -> str | None:
     return None
 
 
+def _array(value: Any) -> Any:
+    """The first array of a module's output (a tuple for e.g. ``(y, indices)``), else None."""
+    if isinstance(value, tuple) and value:
+        value = value[0]
+    return value if hasattr(value, "shape") and hasattr(value, "ndim") else None
+
+
 def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
                  op: str) -> tuple[list[LayerCall], Any]:
-    """Runs ``model`` on ``x`` (``train=False``) and records its conv/pool module calls in order.
+    """Runs ``model`` on ``x`` (``train=False``) and records its module calls in call order.
+
+    Every submodule call on an array is recorded, so that array identity links layers through
+    pass-through modules (ReLU, BatchNorm, dropout, ...; ``kind == 'other'``). Conv/pool
+    modules that wrap other conv/pool modules (a Conv+BatchNorm block) count as 'other' too,
+    so each layer appears once. :func:`layers` keeps the conv/pool calls.
 
     With ``variables=None`` the model is only initialised under ``jax.eval_shape`` (no FLOPs), so
     the recorded arrays are shape-only.
@@ -47,10 +60,8 @@ def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
     Returns:
       ``(calls, model_output)``.
     """
-    try:
-        import flax.linen as nn
-    except ImportError as err:  # pragma: no cover - flax is a core dependency
-        raise ImportError("tracing a model needs flax") from err
+    import flax.linen as nn
+
     if not isinstance(model, nn.Module):
         fail(op, f"model must be a flax.linen.Module, got {type(model).__name__}.", TypeError)
     calls: list[LayerCall] = []
@@ -58,9 +69,10 @@ def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
     def interceptor(next_fun, args, kwargs, context):
         out = next_fun(*args, **kwargs)
         mod = context.module
-        kind = _kind(mod)
-        if context.method_name == "__call__" and kind is not None and args:
-            calls.append(LayerCall("/".join(mod.path), kind, mod, args[0], out))
+        if (context.method_name == "__call__" and mod.path and args
+                and _array(args[0]) is not None and _array(out) is not None):
+            calls.append(LayerCall("/".join(mod.path), _kind(mod) or "other", mod, args[0],
+                                   _array(out)))
         return out
 
     key = jax.random.key(0)
@@ -79,14 +91,18 @@ def trace_layers(model: Any, variables: Any | None, x: jax.Array, *,
 
         out, arrays = jax.jit(run)(variables, x)
         calls[:] = [c._replace(inputs=i, output=o) for c, (i, o) in zip(calls, arrays)]
-    # A wrapper such as a Conv+BatchNorm block can look like a conv itself; keep only the
-    # innermost recorded modules so each layer appears once.
-    names = [c.name for c in calls]
-    calls = [c for c in calls if not any(n.startswith(c.name + "/") for n in names)]
-    if not calls:
-        fail(op, f"model must contain conv or pooling modules (cnnjax.nn or flax.linen Conv/*Pool), "
-                 f"found none in {type(model).__name__}.")
+    names = [c.name for c in calls if c.kind != "other"]
+    calls = [c._replace(kind="other") if any(n.startswith(c.name + "/") for n in names) else c
+             for c in calls]
+    if not layers(calls):
+        fail(op, f"model must contain conv or pooling modules (cnnjax.nn or flax.linen "
+                 f"Conv/*Pool), found none in {type(model).__name__}.")
     return calls, out
+
+
+def layers(calls: list[LayerCall]) -> list[LayerCall]:
+    """The conv and pooling calls of :func:`trace_layers`' record."""
+    return [c for c in calls if c.kind != "other"]
 
 
 def _tuple(value: Any, d: int) -> tuple[int, ...]:
@@ -107,8 +123,7 @@ def layer_geometry(call: LayerCall, op: str) -> list[tuple[int, int, int, int]]:
     mod = call.module
     in_spatial = tuple(call.inputs.shape[1:-1])
     d = len(in_spatial)
-    out = call.output[0] if isinstance(call.output, tuple) else call.output
-    out_shape = tuple(out.shape)
+    out_shape = tuple(call.output.shape)
     if call.kind in ("global", "adaptive"):
         out_spatial = out_shape[1:-1] if len(out_shape) == d + 2 else (1,) * d
         geo = []
@@ -138,20 +153,27 @@ def layer_geometry(call: LayerCall, op: str) -> list[tuple[int, int, int, int]]:
 
 def receptive_fields(calls: list[LayerCall], input_spatial: tuple[int, ...],
                      op: str) -> list[list[tuple[int, int, int, int]]]:
-    """For each call, the chain of per-axis layers from the input to its output.
+    """For each conv/pool call (:func:`layers`), the chain of layers from the input to it.
 
     Branches are followed by array identity: a call whose input is another call's output
-    continues that call's chain; a call on the same array as an earlier call (a sibling branch)
-    starts where that one started. An input produced by an op that is not a module (ReLU, add,
-    concatenate, ...) continues the longest chain that ended at that spatial size, i.e. the
-    deepest path — the receptive field is the union over paths.
+    continues that call's chain (pass-through modules keep it unchanged); a call on the same
+    array as an earlier one (a sibling branch) starts where that one started. An input made by
+    an op outside any module (a residual add, a concatenation) continues the longest chain
+    that ended at that spatial size, i.e. the deepest path: the receptive field is the union
+    over paths.
     """
     by_output: dict[int, list] = {}
     by_input: dict[int, list] = {}
     ended: list[tuple[tuple[int, ...], list]] = []
     chains = []
+    names = [c.name for c in calls]
     for call in calls:
-        x = call.inputs
+        if call.kind == "other" and any(n.startswith(call.name + "/") for n in names):
+            # A wrapper (a residual block, an Inception module, Conv+BN): its inner modules
+            # carry the links; its output may come from an op outside them (add, concat),
+            # which the deepest-path rule below handles.
+            continue
+        x, out = call.inputs, call.output
         spatial = tuple(x.shape[1:-1])
         if id(x) in by_output:
             base = by_output[id(x)]
@@ -160,14 +182,19 @@ def receptive_fields(calls: list[LayerCall], input_spatial: tuple[int, ...],
         else:
             same = [c for shape, c in ended if shape == spatial]
             if same:
-                base = max(same, key=lambda c: _rf_size(c))
+                base = max(same, key=_rf_size)
             elif spatial == tuple(input_spatial) or not ended:
                 base = []
             else:
                 base = ended[-1][1]
         by_input.setdefault(id(x), base)
+        if call.kind == "other":
+            # Pass-through (ReLU, BatchNorm, dropout, ...): same field as its input.
+            if x.ndim == out.ndim:
+                by_output[id(out)] = base
+                ended.append((tuple(out.shape[1:-1]), base))
+            continue
         chain = [*base, layer_geometry(call, op)]
-        out = call.output[0] if isinstance(call.output, tuple) else call.output
         by_output[id(out)] = chain
         out_spatial = tuple(out.shape[1:-1]) if out.ndim == x.ndim else (1,) * len(spatial)
         ended.append((out_spatial, chain))
@@ -197,7 +224,3 @@ def as_input(image: jax.typing.ArrayLike, op: str) -> jax.Array:
         fail(op, f"image must be [H, W], [H, W, C] or [1, H, W, C], got shape {x.shape}.")
     return x
 
-
-def grid_shape(n: int, max_cols: int) -> tuple[int, int]:
-    cols = min(n, max_cols)
-    return math.ceil(n / cols), cols

@@ -27,7 +27,7 @@ def classic_kernels() -> dict[str, np.ndarray]:
       cross-correlation: large where brightness changes left to right, i.e. on vertical edges.
 
     Example:
-      >>> classic_kernels()['edge'].sum()
+      >>> float(classic_kernels()['edge'].sum())
       0.0
     """
     return {

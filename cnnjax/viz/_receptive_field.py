@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnjax.ops._checks import fail
 from cnnjax.viz._common import check_png_path, new_figure, save
-from cnnjax.viz._introspect import receptive_fields, trace_layers
+from cnnjax.viz._introspect import layers, receptive_fields, trace_layers
 
 
 def _layer_list(layers: Sequence[Any], op: str) -> list[tuple[int, int, int, int]]:
@@ -54,22 +54,22 @@ def receptive_field_table(model_or_layers: Any, input_shape: Sequence[int]) -> l
     spatial = shape[:2]
     rows = []
     if isinstance(model_or_layers, Sequence) and not isinstance(model_or_layers, str):
-        layers = _layer_list(model_or_layers, op)
+        spec = _layer_list(model_or_layers, op)
         sizes = list(spatial)
-        for i in range(len(layers)):
-            rfs = [receptive_field(layers[: i + 1])[-1] for _ in spatial]
-            k, s, p, r = layers[i]
+        for i in range(len(spec)):
+            rfs = [receptive_field(spec[: i + 1])[-1] for _ in spatial]
+            k, s, p, r = spec[i]
             sizes = [(n + 2 * p - r * (k - 1) - 1) // s + 1 for n in sizes]
             if min(sizes) < 1:
-                fail(op, f"layers[{i}] {layers[i]} does not fit the input {spatial}: the output "
+                fail(op, f"layers[{i}] {spec[i]} does not fit the input {spatial}: the output "
                          f"would be {tuple(sizes)}.")
             rows.append(_row(f"layer {i + 1}", rfs, sizes))
         return rows
     x = jnp.zeros((1, *spatial, shape[2] if len(shape) == 3 else 1), jnp.float32)
     calls, _ = trace_layers(model_or_layers, None, x, op=op)
-    for call, chain in zip(calls, receptive_fields(calls, spatial, op)):
+    for call, chain in zip(layers(calls), receptive_fields(calls, spatial, op)):
         rfs = [receptive_field([geo[a] for geo in chain])[-1] for a in range(2)]
-        out = call.output[0] if isinstance(call.output, tuple) else call.output
+        out = call.output
         out_sizes = out.shape[1:3] if out.ndim == 4 else (1, 1)
         rows.append(_row(f"{call.name} ({type(call.module).__name__})", rfs, out_sizes))
     return rows

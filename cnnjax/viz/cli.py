@@ -5,7 +5,8 @@ Sub-commands (each writes PNG to ``--out`` and prints the path)::
     cnnjax viz filters              [--workdir DIR] [--model lenet5] [--epochs 2] --out F.png
     cnnjax viz feature-maps         [--workdir DIR] [--index 0] --out F.png
     cnnjax viz kernels              [--image PHOTO] --out F.png
-    cnnjax viz receptive-field      [--model lenet5] [--input-shape 28,28,1] [--layers ...] --out F.png
+    cnnjax viz receptive-field      [--model lenet5] [--input-shape 28,28,1] --out F.png
+    cnnjax viz receptive-field      --layers 5,1,2,1;2,2,0,1 --input-shape 28,28 --out F.png
     cnnjax viz pooling-information  [--ratios 1/4,1/9,...] [--size 240,360] --out F.png
     cnnjax viz ablation RESULTS     [--out DIR]
 

@@ -41,31 +41,52 @@ def test_names_cover_the_zoo():
     assert isinstance(models.get("VGG16_BN", num_classes=3), models.VGG)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_every_model_with_every_pool(name):
-    """init, a training apply (mutable batch_stats, dropout and pool RNGs) with gradients, and
-    an eval apply, for every pool spec — eagerly, so XLA compiles each primitive once and
-    reuses it across specs."""
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, *SMALL[name])), jnp.float32)
+# The matrix runs eagerly (XLA compiles each primitive once and reuses it across specs), at
+# batch 2 and the smallest input per model, with the XLA convolution (the conv impls have their
+# own tests; fewer primitives keep this fast) and narrow FC heads. The other zoo entries
+# (vgg11, vgg16, vgg16_bn, resnet18) share their pooling sites' code with these and get a
+# smoke test below.
+MATRIX = [
+    ("lenet5", {}), ("mnistnet", {}), ("alexnet", {"hidden": 32}), ("vgg11_bn", {"hidden": 32}),
+    ("resnet20", {}), ("nin", {}), ("googlenet", {}),
+]
+
+
+def _train_and_eval(name, shape, spec, **kw):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, *shape)), jnp.float32)
     y = jnp.asarray([0, 1])
+    model = models.get(name, num_classes=3, pool=spec, **kw)
+    variables = model.init(_rngs(0), x, train=False)
+    params = variables["params"]
+    rest = {k: v for k, v in variables.items() if k != "params"}
+    (loss, (logits, updates)), grads = jax.value_and_grad(_loss, has_aux=True)(
+        params, rest, model, x, y, _rngs(1))
+    assert logits.shape == (2, 3), spec
+    assert np.all(np.isfinite(logits)) and np.isfinite(loss), spec
+    leaves = jax.tree_util.tree_leaves(grads)
+    assert all(np.all(np.isfinite(g)) for g in leaves), spec
+    assert any(np.any(g != 0) for g in leaves), spec
+    if "batch_stats" in rest:  # training updated the running statistics
+        changed = jax.tree_util.tree_map(lambda a, b: bool(np.any(a != b)),
+                                         updates["batch_stats"], rest["batch_stats"])
+        assert any(jax.tree_util.tree_leaves(changed)), spec
+    out = model.apply({"params": params, **{**rest, **updates}}, x, train=False)
+    assert out.shape == (2, 3) and np.all(np.isfinite(out)), spec
+
+
+@pytest.mark.parametrize("name, kw", MATRIX, ids=[m[0] for m in MATRIX])
+def test_every_model_with_every_pool(name, kw):
+    """init, a training apply (mutable batch_stats, dropout and pool RNGs) with gradients, and
+    an eval apply, with finite logits and gradients, for every pool spec."""
     for spec in nn.POOL_SPECS:
-        model = models.get(name, num_classes=3, pool=spec)
-        variables = model.init(_rngs(0), x, train=False)
-        params = variables["params"]
-        rest = {k: v for k, v in variables.items() if k != "params"}
-        (loss, (logits, updates)), grads = jax.value_and_grad(_loss, has_aux=True)(
-            params, rest, model, x, y, _rngs(1))
-        assert logits.shape == (2, 3), spec
-        assert np.all(np.isfinite(logits)) and np.isfinite(loss), spec
-        leaves = jax.tree_util.tree_leaves(grads)
-        assert all(np.all(np.isfinite(g)) for g in leaves), spec
-        assert any(np.any(g != 0) for g in leaves), spec
-        if "batch_stats" in rest:  # training updated the running statistics
-            changed = jax.tree_util.tree_map(lambda a, b: bool(np.any(a != b)),
-                                             updates["batch_stats"], rest["batch_stats"])
-            assert any(jax.tree_util.tree_leaves(changed)), spec
-        out = model.apply({"params": params, **{**rest, **updates}}, x, train=False)
-        assert out.shape == (2, 3) and np.all(np.isfinite(out)), spec
+        _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
+
+
+@pytest.mark.parametrize("name", ["vgg11", "vgg16", "vgg16_bn", "resnet18"])
+def test_other_variants_train_and_eval(name):
+    kw = {"hidden": 32} if name.startswith("vgg") else {}
+    for spec in ("max", "mixed:learn"):
+        _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
 
 
 def test_learned_pool_parameters_get_gradients():

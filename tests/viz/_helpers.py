@@ -12,9 +12,7 @@ from cnnjax import nn
 
 
 class TinyNet(fnn.Module):
-    """conv 4 (k3, p1) -> ReLU -> max pool 2 -> conv 6 (k3, VALID) -> ReLU -> avg pool 2 -> dense."""
-
-    in_channels: int = 1
+    """conv 4 (k3, p1) -> ReLU -> max pool 2 -> conv 6 (k3) -> ReLU -> avg pool 2 -> dense."""
 
     @fnn.compact
     def __call__(self, x, *, train):

@@ -93,7 +93,8 @@ def test_plot(tmp_path, photos):
 def test_errors(photos):
     with pytest.raises(ValueError, match=r"pooling_information: ratios must be 1/k\*\*2"):
         viz.pooling_information(photos, [0.3])
-    with pytest.raises(ValueError, match=r"pooling_information: ratios must be numbers in \(0, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"pooling_information: ratios must be numbers in \(0, 1\)"):
         viz.pooling_information(photos, [1.0])
     with pytest.raises(ValueError, match=r"pooling_information: images must be greyscale"):
         viz.pooling_information(np.ones((2, 8, 8, 3)), [1 / 4])

@@ -1,5 +1,4 @@
 """plot_receptive_field: receptive field per layer, from a layer list or by tracing a model."""
-import numpy as np
 import pytest
 
 import cnnjax
@@ -59,3 +58,16 @@ def test_errors(tmp_path):
         viz.receptive_field_table([(3, 1, 1, 1), (3, 1)], (8, 8))
     with pytest.raises(ValueError, match=r"plot_receptive_field: layers\[1\] .* does not fit"):
         viz.receptive_field_table([(3, 1, 0, 1), (9, 1, 0, 1)], (8, 8))
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (28, 28, 1)), ("googlenet", (32, 32, 3))])
+def test_agrees_with_the_model_summary(name, shape):
+    # cnnjax.models.summary tracks fields through every module independently; residual adds
+    # and Inception concatenations must give the same deepest field here.
+    from cnnjax import models
+
+    model = models.get(name, num_classes=10)
+    line = next(l for l in models.summary(model, shape).splitlines() if "Receptive" in l)
+    expected = int(line.split(":")[1].split("×")[0])
+    rows = viz.receptive_field_table(model, shape)
+    assert max(r["size"][0] for r in rows if "Global" not in r["name"]) == expected

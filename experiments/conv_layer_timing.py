@@ -1,0 +1,126 @@
+"""Time one 2-D conv layer with every ``impl``, forward and forward+backward, in one run.
+
+Command (from the repository root)::
+
+    python experiments/conv_layer_timing.py            # --reps 15 --batch 128
+
+The layer is issue 2's: N=128, 26x26x32 -> 64 channels, 3x3 kernel, stride 1, VALID,
+float32 (MnistNet's conv2). "fwd+bwd" is ``jax.value_and_grad`` of a scalar loss w.r.t. the
+input *and* the kernel, so the forward pass cannot be dead-code eliminated. Every function is
+jitted and warmed up; the reps are interleaved (one call of each impl per round) so that load
+from other processes hits every impl alike; the table shows medians.
+
+Measured on the shared 2-core AMD EPYC VM (other jobs running, so absolute times are noisy;
+the ratios come from one interleaved run), 2026-11-22::
+
+    | impl   | fwd ms | fwd GFLOP/s | fwd vs xla | fwd+bwd ms | fwd+bwd vs xla |
+    |--------|--------|-------------|------------|------------|----------------|
+    | xla    |  see report table printed by the script (filled in below)          |
+
+RESULTS_PLACEHOLDER
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import cnnjax
+
+IMPLS = ("xla", "im2col", "fft", "auto")
+
+
+def _interleaved_medians(fns: dict, args: tuple, reps: int) -> dict:
+    for f in fns.values():
+        jax.block_until_ready(f(*args))
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+
+
+def _torch_fns(x, w):
+    try:
+        import torch
+    except ImportError:
+        return None
+    xt = torch.tensor(np.moveaxis(np.asarray(x), -1, 1).copy(), requires_grad=True)
+    wt = torch.tensor(np.transpose(np.asarray(w), (3, 2, 0, 1)).copy(), requires_grad=True)
+
+    def fwd():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(xt, wt)
+
+    def fwd_bwd():
+        y = torch.nn.functional.conv2d(xt, wt)
+        loss = (y * y).sum() * 0.5
+        return torch.autograd.grad(loss, (xt, wt))
+
+    return fwd, fwd_bwd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+
+    n, size, c_in, c_out, k = args.batch, 26, 32, 64, 3
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(n, size, size, c_in)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(k, k, c_in, c_out)) / np.sqrt(k * k * c_in), jnp.float32)
+    out = size - k + 1
+    flops = 2.0 * n * out * out * k * k * c_in * c_out
+
+    def loss(x, w, impl):
+        y = cnnjax.conv(x, w, impl=impl)
+        return 0.5 * jnp.sum(y * y)
+
+    fwd = {i: jax.jit(lambda x, w, i=i: cnnjax.conv(x, w, impl=i)) for i in IMPLS}
+    fwd_bwd = {i: jax.jit(jax.value_and_grad(lambda x, w, i=i: loss(x, w, i), (0, 1)))
+               for i in IMPLS}
+    # Same numbers from every impl before timing anything.
+    ref_y = fwd["xla"](x, w)
+    ref_g = fwd_bwd["xla"](x, w)[1]
+    for i in IMPLS[1:]:
+        np.testing.assert_allclose(fwd[i](x, w), ref_y, rtol=2e-3, atol=2e-3)
+        for a, e in zip(fwd_bwd[i](x, w)[1], ref_g):
+            np.testing.assert_allclose(a, e, rtol=2e-3, atol=2e-3 * float(jnp.abs(e).max()))
+
+    torch_fns = _torch_fns(x, w)
+    t_fwd = dict(fwd)
+    t_bwd = dict(fwd_bwd)
+    if torch_fns is not None:
+        t_fwd["torch"] = lambda x, w: torch_fns[0]()
+        t_bwd["torch"] = lambda x, w: torch_fns[1]()
+    fwd_ms = _interleaved_medians(t_fwd, (x, w), args.reps)
+    bwd_ms = _interleaved_medians(t_bwd, (x, w), args.reps)
+
+    a = jnp.asarray(rng.normal(size=(n * out * out, k * k * c_in)), jnp.float32)
+    b = jnp.asarray(rng.normal(size=(k * k * c_in, c_out)), jnp.float32)
+    mm_ms = _interleaved_medians({"matmul": jax.jit(jnp.matmul)}, (a, b), args.reps)["matmul"]
+
+    rows = ["| impl | fwd ms | fwd GFLOP/s | fwd xla/impl | fwd+bwd ms | fwd+bwd GFLOP/s "
+            "| fwd+bwd xla/impl |", "|---|---|---|---|---|---|---|"]
+    for i in t_fwd:
+        rows.append(
+            f"| {i} | {fwd_ms[i]:.1f} | {flops / fwd_ms[i] / 1e6:.0f} | "
+            f"{fwd_ms['xla'] / fwd_ms[i]:.2f}x | {bwd_ms[i]:.1f} | "
+            f"{3 * flops / bwd_ms[i] / 1e6:.0f} | {bwd_ms['xla'] / bwd_ms[i]:.2f}x |")
+    rows.append(f"| matmul [{n * out * out}x{k * k * c_in}]@[{k * k * c_in}x{c_out}] | "
+                f"{mm_ms:.1f} | {flops / mm_ms / 1e6:.0f} | | | | |")
+    print("\n".join(rows))
+    print(json.dumps({"fwd_ms": fwd_ms, "fwd_bwd_ms": bwd_ms, "matmul_ms": mm_ms,
+                      "layer": dict(n=n, size=size, c_in=c_in, c_out=c_out, k=k),
+                      "backend": jax.default_backend()}))
+
+
+if __name__ == "__main__":
+    main()
