@@ -529,8 +529,10 @@ def run_ablation(
     if not seeds:
         _fail("seeds must contain at least one int, got an empty sequence.")
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
             _fail(f"seeds must be non-negative ints, got {s!r}.", TypeError)
+        if s < 0:
+            _fail(f"seeds must be non-negative ints, got {s!r}.")
     epochs = _check_positive_int(epochs, "epochs")
     batch_size = _check_positive_int(batch_size, "batch_size")
     if not isinstance(learning_rate, (int, float, np.floating)) or not (

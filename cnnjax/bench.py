@@ -425,8 +425,11 @@ class _JaxTrainer:
             params, extra, opt_state = state
             (loss, extra), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                 params, extra, x, y, key)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
+            # optax mixes weak Python floats with int32 step counts, which strict dtype
+            # promotion (as in the test suite) rejects; the arrays stay float32 either way.
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = tx.update(grads, opt_state, params)
+                params = optax.apply_updates(params, updates)
             return (params, extra, opt_state), loss
 
         self.step = jax.jit(step, donate_argnums=0)

@@ -9,9 +9,10 @@ Subcommands::
     cnnjax bench    ...                            # delegated to cnnjax.bench
     cnnjax viz      ...                            # delegated to cnnjax.viz.cli
 
-Exit codes: 0 success; 2 bad arguments (unknown model, pool or dataset, a non-positive
-number, an unwritable output directory, a dataset that is not available), with one line on
-stderr that says what is wrong. Everything heavy (JAX programs, Flax, datasets, matplotlib)
+Exit codes: 0 success; 2 bad arguments (unknown model, pool, dataset or optimizer, a
+non-positive number, an unwritable output directory, a dataset that is not available), with
+one line on stderr that says what is wrong; 1 when ``data fetch`` finds no reachable source;
+130 when interrupted (Ctrl-C; ``ablate`` resumes when run again). Everything heavy (JAX programs, Flax, datasets, matplotlib)
 is imported inside the subcommand that needs it, so ``cnnjax --help`` stays quick.
 """
 from __future__ import annotations
@@ -106,16 +107,15 @@ def _name_list(text: str) -> list[str]:
 
 
 def _pool_list(text: str) -> list[str]:
-    # Specs may carry comma-separated options ('mixed:learn,per_channel'), so a fragment
-    # starts a new spec only if it begins with a pooling method's name.
-    from cnnjax.ablation import POOL_SPECS
-
-    methods = {spec.partition(":")[0] for spec in POOL_SPECS}
+    # Specs may carry comma-separated options ('mixed:learn,per_channel'): a fragment
+    # continues the previous spec if it is an option ('name=value' or one of make_pool's
+    # flags), otherwise it starts a new spec.
     specs: list[str] = []
     for part in (s.strip() for s in text.split(",")):
         if not part:
             continue
-        if specs and ":" in specs[-1] and part.partition(":")[0].lower() not in methods:
+        is_option = ("=" in part and ":" not in part) or part.lower() in _POOL_FLAGS
+        if specs and ":" in specs[-1] and is_option:
             specs[-1] += "," + part
         else:
             specs.append(part)
@@ -123,6 +123,10 @@ def _pool_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"must be a comma-separated list of pool specs, "
                                          f"got {text!r}")
     return specs
+
+
+# The flag options of cnnjax.nn.make_pool specs ('lp:learn', 'mixed:learn,per_channel').
+_POOL_FLAGS = frozenset({"learn", "per_channel"})
 
 
 def _shape(text: str) -> tuple[int, ...]:

@@ -198,7 +198,9 @@ def test_report_without_plots(tmp_path):
     ({"batch_size": -4}, ValueError, "run_ablation: batch_size must be >= 1"),
     ({"learning_rate": 0.0}, ValueError, "run_ablation: learning_rate must be a positive"),
     ({"pools": ()}, ValueError, "run_ablation: pools must name at least one"),
-    ({"seeds": (-1,)}, TypeError, "run_ablation: seeds must be non-negative ints"),
+    ({"seeds": (-1,)}, ValueError, "run_ablation: seeds must be non-negative ints, got -1"),
+    ({"seeds": (0.5,)}, TypeError, "run_ablation: seeds must be non-negative ints, got 0.5"),
+    ({"models": ("lenet5", 7)}, TypeError, "run_ablation: models must contain non-empty"),
     ({"seeds": ()}, ValueError, "run_ablation: seeds must contain at least one"),
     ({"limit": 0}, ValueError, "run_ablation: limit must be >= 1"),
 ])

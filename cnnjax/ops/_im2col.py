@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.ops import _checks
-from cnnjax.ops._conv import ConvGeometry
+from cnnjax.ops._conv import ConvGeometry, conv_xla
 
 
 def _offsets(kernel_size: Sequence[int]):
@@ -155,8 +155,10 @@ def _over_chunks(fn, init, b: int, *arrays):
     return carry, ys
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_im2col(x, w, geom: ConvGeometry, precision):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_im2col(x, w, geom: ConvGeometry, precision, xla_forward: bool):
+    if xla_forward:
+        return conv_xla(x, w, geom, precision)
     b = _chunk(x.shape, w.shape, geom, x.dtype.itemsize)
     if b >= x.shape[0]:
         return _conv_forward(x, w, geom, precision)
@@ -166,13 +168,13 @@ def _conv_im2col(x, w, geom: ConvGeometry, precision):
     return _over_chunks(step, None, b, x)[1]
 
 
-def _conv_im2col_fwd(x, w, geom, precision):
+def _conv_im2col_fwd(x, w, geom, precision, xla_forward):
     # Residuals are the inputs only: patches are recomputed chunk by chunk in the backward
     # pass, which is cheaper here than storing (and page-faulting) the full ``cols``.
-    return _conv_im2col(x, w, geom, precision), (x, w)
+    return _conv_im2col(x, w, geom, precision, xla_forward), (x, w)
 
 
-def _conv_im2col_bwd(geom, precision, res, g):
+def _conv_im2col_bwd(geom, precision, xla_forward, res, g):
     x, w = res
     b = _chunk(x.shape, w.shape, geom, x.dtype.itemsize)
     if b >= x.shape[0]:
@@ -197,7 +199,18 @@ def conv_im2col(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) 
     Being a ``custom_vjp``, this path supports reverse mode (``grad``, ``vjp``, and their
     nesting) but not forward mode (``jvp``/``jacfwd``); use ``impl='xla'`` for those.
     """
-    return _conv_im2col(x, w, geom, precision)
+    return _conv_im2col(x, w, geom, precision, False)
+
+
+def conv_xla_im2col_grad(x: jax.Array, w: jax.Array, geom: ConvGeometry,
+                         precision=None) -> jax.Array:
+    """XLA's convolution forward, the im2col matmuls backward (an ``impl='auto'`` choice).
+
+    On CPU XLA's direct convolution is fast for thin inputs (``C_in`` of 1-3, the first
+    layer) and strided layers, where the patch copy dominates the im2col forward, but its
+    backward convolutions are several times slower than ``cols^T g`` and ``g w^T``.
+    """
+    return _conv_im2col(x, w, geom, precision, True)
 
 
 def im2col(

@@ -16,7 +16,7 @@ figures from the command line (``cnnjax.viz.cli``).
 
 Example:
   >>> import cnnjax.viz as viz
-  >>> viz.plot_pooling_information('docs/figures/pooling_information.png')  # doctest: +SKIP
+  >>> viz.plot_pooling_information(None, None, 'pooling_information.png')  # doctest: +SKIP
 """
 from cnnjax.viz._common import require_matplotlib, sample_photos
 

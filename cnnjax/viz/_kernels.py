@@ -71,21 +71,21 @@ def apply_classic_kernels(image: jax.typing.ArrayLike, *,
     return {name: y[:, :, i] for i, name in enumerate(kernels)}
 
 
-def plot_classic_kernels(path: str | Path, image: jax.typing.ArrayLike | None = None, *,
+def plot_classic_kernels(image: jax.typing.ArrayLike | None, path: str | Path, *,
                          figsize: tuple[float, float] = (12.0, 4.4), dpi: float = 80) -> Path:
     """Draws each classic kernel (top row) above the photo it produced (bottom row).
 
     Args:
-      path: output PNG path.
-      image: greyscale or RGB image; default a 240x300 crop (the pagoda) of scikit-learn's
+      image: greyscale or RGB image; ``None``: a 240x300 crop (the pagoda) of scikit-learn's
         ``china.jpg`` sample photo, small enough that a 3x3 kernel's effect is visible.
+      path: output PNG path.
       figsize, dpi: the PNG is ``figsize * dpi`` pixels.
 
     Returns:
       ``path`` as a ``Path``.
 
     Example:
-      >>> plot_classic_kernels('kernels.png')  # doctest: +SKIP
+      >>> plot_classic_kernels(None, 'kernels.png')  # doctest: +SKIP
     """
     check_png_path(path, "plot_classic_kernels")
     photo = sample_photos()[0][100:340, 150:450] if image is None else to_grey(image)

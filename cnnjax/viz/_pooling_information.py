@@ -127,7 +127,7 @@ def _evaluate(x: jax.Array, window: int, method: str, p: float,
 
 
 def pooling_information(images: jax.typing.ArrayLike | None = None,
-                        ratios: Sequence[float] = DEFAULT_RATIOS, *,
+                        ratios: Sequence[float] | None = DEFAULT_RATIOS, *,
                         methods: Sequence[str] = METHODS, p: float = 2.0,
                         upsample: str = "nearest") -> dict:
     """Normalised reconstruction error against the fraction of values kept (Rippel et al. 2015).
@@ -139,7 +139,8 @@ def pooling_information(images: jax.typing.ArrayLike | None = None,
     Args:
       images: greyscale ``[N, H, W]`` or ``[N, H, W, 1]`` floats; default scikit-learn's two
         sample photos in grey, downscaled to 240x360.
-      ratios: fractions of values kept, each ``1/k^2`` for an integer window ``k >= 2``.
+      ratios: fractions of values kept, each ``1/k^2`` for an integer window ``k >= 2``;
+        ``None``: 1/4, 1/9, 1/16, 1/25, 1/36, 1/64.
       methods: subset of ``('spectral', 'max', 'avg', 'lp')``.
       p, upsample: see :func:`pooling_reconstruction`.
 
@@ -154,6 +155,7 @@ def pooling_information(images: jax.typing.ArrayLike | None = None,
     """
     op = "pooling_information"
     x = _as_batch(images, op)
+    ratios = DEFAULT_RATIOS if ratios is None else ratios
     for m in methods:
         check_choice(m, METHODS, op, "methods")
     windows = [_window_for_ratio(r, op) for r in ratios]
@@ -170,30 +172,37 @@ def pooling_information(images: jax.typing.ArrayLike | None = None,
     }
 
 
-def plot_pooling_information(path: str | Path, images: jax.typing.ArrayLike | None = None,
-                             ratios: Sequence[float] = DEFAULT_RATIOS, *, p: float = 2.0,
-                             upsample: str = "nearest", show_ratio: float | None = 1 / 16,
+def plot_pooling_information(images: jax.typing.ArrayLike | None,
+                             ratios: Sequence[float] | None, path: str | Path, *,
+                             p: float = 2.0, upsample: str = "nearest",
+                             show_ratio: float | str | None = "auto",
                              figsize: tuple[float, float] = (12.0, 4.5),
                              dpi: float = 100) -> Path:
     """Plots :func:`pooling_information` (left) and one photo reconstructed by each method (right).
 
     Args:
+      images, ratios, p, upsample: as in :func:`pooling_information` (``None`` for the
+        defaults: the sample photos, ratios 1/4 ... 1/64).
       path: output PNG path.
-      images, ratios, p, upsample: as in :func:`pooling_information`.
-      show_ratio: the ratio whose reconstructions of the first image are shown (must be one of
-        ``ratios``); ``None`` draws only the curve.
+      show_ratio: the ratio whose reconstructions of the first image are shown (one of
+        ``ratios``); ``'auto'``: 1/16 if present, else the middle ratio; ``None`` draws only
+        the curve.
       figsize, dpi: the PNG is ``figsize * dpi`` pixels.
 
     Returns:
       ``path`` as a ``Path``.
 
     Example:
-      >>> plot_pooling_information('pooling_information.png')  # doctest: +SKIP
+      >>> plot_pooling_information(None, None, 'pooling_information.png')  # doctest: +SKIP
     """
     op = "plot_pooling_information"
     check_png_path(path, op)
     x = _as_batch(images, op)
+    ratios = DEFAULT_RATIOS if ratios is None else ratios
     info = pooling_information(x, ratios, p=p, upsample=upsample)
+    if isinstance(show_ratio, str) and show_ratio == "auto":
+        show_ratio = next((r for r in info["ratios"] if abs(r - 1 / 16) < 1e-9),
+                          info["ratios"][len(info["ratios"]) // 2])
     if show_ratio is not None and not any(abs(show_ratio - r) < 1e-9 for r in info["ratios"]):
         fail(op, f"show_ratio must be one of ratios {list(ratios)}, got {show_ratio!r}.")
     fig = new_figure(figsize, dpi)

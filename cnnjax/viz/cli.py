@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> list[Path]:
                 image = matplotlib.image.imread(args.image)
             except (OSError, ValueError) as e:
                 raise _Usage(f"--image could not be read: {e}") from None
-        return [viz.plot_classic_kernels(args.out, image)]
+        return [viz.plot_classic_kernels(image, args.out)]
     if cmd == "receptive-field":
         if args.layers is not None:
             spec, name = args.layers, f"{len(args.layers)} layers"
@@ -227,18 +227,16 @@ def _run(args: argparse.Namespace) -> list[Path]:
                                          title=f"Receptive field per layer of {name} "
                                                f"on a {shape} input")]
     if cmd == "pooling-information":
-        from cnnjax.viz._pooling_information import DEFAULT_RATIOS
-
         if len(args.size) != 2:
             raise _Usage(f"--size must be H,W, got {args.size}")
-        ratios = args.ratios or DEFAULT_RATIOS
+        ratios = args.ratios  # None: the default 1/4 ... 1/64
         images = viz.sample_photos(tuple(args.size)).astype("float32")
         info = viz.pooling_information(images, ratios, p=args.p, upsample=args.upsample)
         print(f"{'kept':>6} " + " ".join(f"{m:>9}" for m in info["errors"]))
         for i, k in enumerate(info["windows"]):
             print(f"{'1/' + str(k * k):>6} "
                   + " ".join(f"{info['errors'][m][i]:>9.4f}" for m in info["errors"]))
-        return [viz.plot_pooling_information(args.out, images, ratios, p=args.p,
+        return [viz.plot_pooling_information(images, ratios, args.out, p=args.p,
                                              upsample=args.upsample)]
     if cmd == "ablation":
         results = Path(args.results)

@@ -49,7 +49,7 @@ def test_l2_pool_is_gaussian_lp2(rng):
     np.testing.assert_allclose(g, g[::-1, ::-1])  # centred
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_property_lp_pool(data):
     spatial = tuple(data.draw(st.integers(3, 6)) for _ in range(2))

@@ -104,7 +104,7 @@ def test_avg_and_sum_pool_match_reference(rng, spatial, window, strides, padding
                                    rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_property_deterministic_pools_vs_reference(data):
     d = data.draw(st.integers(1, 2))

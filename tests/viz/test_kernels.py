@@ -64,11 +64,11 @@ def test_rgb_uint8_photo_becomes_grey():
 
 
 def test_plot_classic_kernels_on_sample_photo(tmp_path):
-    path = viz.plot_classic_kernels(tmp_path / "k.png", figsize=(6, 2.5), dpi=40)
+    path = viz.plot_classic_kernels(None, tmp_path / "k.png", figsize=(6, 2.5), dpi=40)
     assert path == tmp_path / "k.png"
     assert png_shape(path) == (100, 240)
 
 
 def test_plot_needs_png_path(tmp_path):
     with pytest.raises(ValueError, match=r"plot_classic_kernels: path must end in '\.png'"):
-        viz.plot_classic_kernels(tmp_path / "k.jpg", np.ones((8, 8)))
+        viz.plot_classic_kernels(np.ones((8, 8)), tmp_path / "k.jpg")

@@ -85,8 +85,8 @@ def test_keeps_dtype():
 
 def test_plot(tmp_path, photos):
     # Same photos and ratios as `info`: the error programs are already compiled.
-    path = viz.plot_pooling_information(tmp_path / "p.png", photos, (1 / 4, 1 / 16),
-                                        show_ratio=1 / 16, figsize=(6, 2.5), dpi=40)
+    path = viz.plot_pooling_information(photos, (1 / 4, 1 / 16), tmp_path / "p.png",
+                                        figsize=(6, 2.5), dpi=40)
     assert png_shape(path) == (100, 240)
 
 
@@ -101,4 +101,4 @@ def test_errors(photos):
     with pytest.raises(ValueError, match=r"pooling_information: methods must be one of"):
         viz.pooling_information(photos, [1 / 4], methods=["median"])
     with pytest.raises(ValueError, match=r"plot_pooling_information: show_ratio must be one of"):
-        viz.plot_pooling_information("x.png", photos, [1 / 4], show_ratio=1 / 9)
+        viz.plot_pooling_information(photos, [1 / 4], "x.png", show_ratio=1 / 9)
