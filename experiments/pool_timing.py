@@ -42,6 +42,7 @@ expect ±20% noise), one run::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
@@ -88,8 +89,8 @@ def _ops(c: int):
     ]
 
 
-def time_op(fn, x, params, repeats: int) -> float:
-    """Median seconds of a jitted forward+backward (gradient w.r.t. x and the params)."""
+def time_op(fn, x, params, repeats: int) -> tuple[float, float]:
+    """(median, min) seconds of a jitted forward+backward (gradient w.r.t. x and params)."""
     ct = jnp.cos(jnp.arange(fn(x, *params).size, dtype=x.dtype)).reshape(fn(x, *params).shape)
 
     def loss(x, *params):
@@ -102,7 +103,7 @@ def time_op(fn, x, params, repeats: int) -> float:
         t0 = time.perf_counter()
         jax.block_until_ready(step(x, *params))
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(np.median(times)), float(np.min(times))
 
 
 def main() -> None:
@@ -111,15 +112,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     x = jax.random.normal(jax.random.key(1), tuple(args.shape), jnp.float32)
-    rows = [(name, time_op(fn, x, params, args.repeats))
+    load = os.getloadavg()[0]
+    rows = [(name, *time_op(fn, x, params, args.repeats))
             for name, fn, params in _ops(args.shape[-1])]
-    base = rows[0][1]
+    base_med, base_min = rows[0][1], rows[0][2]
     print(f"shape {tuple(args.shape)} float32, 2x2 windows, forward+backward, "
-          f"median of {args.repeats}")
-    print("| op                                  | ms (median) | × max_pool |")
-    print("|-------------------------------------|------------:|-----------:|")
-    for name, t in rows:
-        print(f"| {name:<35} | {t * 1e3:11.1f} | {t / base:10.2f} |")
+          f"{args.repeats} timed runs, load average {load:.1f} on {os.cpu_count()} cores")
+    print("| op                                  | median ms | × max_pool | min ms | × max_pool |")
+    print("|-------------------------------------|----------:|-----------:|-------:|-----------:|")
+    for name, med, mn in rows:
+        print(f"| {name:<35} | {med * 1e3:9.1f} | {med / base_med:10.2f} | {mn * 1e3:6.1f} "
+              f"| {mn / base_min:10.2f} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ gradient (no NaN from ``0/0``).
 Sampling uses one uniform number per region (inverse CDF): ``u = U·Σa`` with
 ``U ~ U[0, 1)`` selects the first position whose running sum exceeds ``u``. Positions with
 ``a_j = 0`` have empty intervals and are never chosen. This needs a single random number
-per region instead of one Gumbel per window position.
+per region instead of one Gumbel per window position (random bits dominate the cost on
+CPU).
 """
 from __future__ import annotations
 
@@ -46,25 +47,26 @@ def _inference(x: jax.Array, geom: PoolGeometry) -> jax.Array:
 
 def _sample_body(parts: list[jax.Array], uniform: jax.Array) -> jax.Array:
     stopped = [jax.lax.stop_gradient(a) for a in parts]
-    cum = []
+    # The sampled position is the number of running sums <= u = U·Σa (zero entries add
+    # nothing, so they are skipped). If rounding makes u >= Σa, the count overshoots and
+    # is clamped to the last positive position; an all-zero window clamps to -1 (none).
     running = None
-    for a in stopped:
+    count = None
+    last_pos = jnp.full(uniform.shape, -1, jnp.int32)
+    cums = []
+    for j, a in enumerate(stopped):
         running = a if running is None else running + a
-        cum.append(running)
+        cums.append(running)
+        last_pos = jnp.where(a > 0, j, last_pos)
     u = uniform * running
-    # later_positive[j]: some position after j is positive. The last positive position
-    # catches the (rounding) case u >= Σa, so a positive window always picks a positive a_j.
-    later_positive = [None] * len(parts)
-    acc = jnp.zeros(running.shape, bool)
-    for j in range(len(parts) - 1, -1, -1):
-        later_positive[j] = acc
-        acc = acc | (stopped[j] > 0)
-    taken = jnp.zeros(running.shape, bool)
-    y = jnp.zeros(running.shape, running.dtype)
-    for a, sa, c, later in zip(parts, stopped, cum, later_positive):
-        sel = ~taken & (sa > 0) & ((u < c) | ~later)
-        taken = taken | sel
-        y = y + jnp.where(sel, a, 0)
+    for c in cums:
+        step = (u >= c).astype(jnp.int32)
+        count = step if count is None else count + step
+    idx = jnp.minimum(count, last_pos)
+    y = None
+    for j, a in enumerate(parts):
+        term = jnp.where(idx == j, a, 0)
+        y = term if y is None else y + term
     return y
 
 
