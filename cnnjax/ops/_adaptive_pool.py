@@ -17,7 +17,13 @@ import numpy as np
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import PoolGeometry, avg_pool_impl, max_pool_impl
+from cnnjax.ops._pool import (
+    PoolGeometry,
+    avg_pool_impl,
+    max_over_windows,
+    max_pool_impl,
+    pad_spatial,
+)
 
 __all__ = ["adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool"]
 
@@ -162,5 +168,21 @@ def global_max_pool(x: jax.typing.ArrayLike) -> jax.Array:
     op = "global_max_pool"
     x = jnp.asarray(x)
     _checks.check_floating(x, op)
-    d = _checks.spatial_rank(x, op)
-    return jnp.max(x, axis=tuple(range(1, d + 1)))
+    _checks.spatial_rank(x, op)
+    return _global_max(x)
+
+
+@jax.jit
+def _global_max(x: jax.Array) -> jax.Array:
+    # A tree of 2×2(×2) tiling max pools (odd sizes padded with −∞) instead of one
+    # jnp.max: on CPU its forward+backward is several times cheaper, and the gradient goes
+    # to a single maximum like max_pool's (jnp.max splits it between ties).
+    while any(n > 1 for n in x.shape[1:-1]):
+        spatial = tuple(x.shape[1:-1])
+        k = tuple(2 if n > 1 else 1 for n in spatial)
+        out = tuple(-(-n // w) for n, w in zip(spatial, k))
+        d = len(spatial)
+        full = tuple((0, o * w - n) for n, w, o in zip(spatial, k, out))
+        geom = PoolGeometry(k, k, (1,) * d, ((0, 0),) * d, full, spatial, out)
+        x = max_over_windows(pad_spatial(x, full, -jnp.inf), geom)
+    return x.reshape(x.shape[0], x.shape[-1])

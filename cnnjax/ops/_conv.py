@@ -129,9 +129,9 @@ def _impl_fn(name: str):
     # Imported lazily: the impl modules import ConvGeometry from here.
     if name == "xla":
         return conv_xla
-    if name == "im2col":
-        from cnnjax.ops._im2col import conv_im2col
-        return conv_im2col
+    if name in ("im2col", "xla_im2col_grad"):
+        from cnnjax.ops import _im2col
+        return _im2col.conv_im2col if name == "im2col" else _im2col.conv_xla_im2col_grad
     from cnnjax.ops._fft_conv import conv_fft
     return conv_fft
 
@@ -141,12 +141,18 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
     """The ``impl='auto'`` rule: which implementation to run for a backend and shapes.
 
     * GPU/TPU: ``'xla'`` (cuDNN and the TPU convolution emitters beat any hand-written path).
-    * CPU: ``'fft'`` when the kernel is large in every spatial dim (``k >= 11``) and the
-      input is big (``>= 32`` per dim), stride and dilation 1: there the ``O(n log n)``
-      transform beats the ``O(n k^d)`` direct sum. Otherwise ``'im2col'``: XLA:CPU's direct
-      convolution runs at ~25-35 GFLOP/s on this class of machine while its matmul reaches
-      ~150 GFLOP/s, so patches + one GEMM per group win except for depthwise convolutions
-      (``groups == C_in``), whose per-group matmuls are too thin; those go to ``'xla'``.
+    * CPU, large kernels (``k >= 11`` in every dim, input ``>= 32`` per dim, stride and
+      dilation 1): ``'fft'``, whose cost does not grow with the kernel size.
+    * CPU, depthwise (``C_in / groups == 1``, ``groups > 1``): ``'xla'``; the per-group
+      matmuls are too thin to pay for the patch copy.
+    * CPU, ``C_in / groups >= 32`` and stride 1: ``'im2col'``. XLA:CPU's direct convolution
+      runs at ~25-35 GFLOP/s here while a matmul reaches ~150, so patches + one GEMM per
+      group win forward and backward (MnistNet conv2: ~2x forward, ~4x forward+backward,
+      see ``experiments/conv_layer_timing.py``).
+    * CPU, otherwise (thin first layers with ``C_in`` of 1-3, strided layers):
+      ``'xla_im2col_grad'``: XLA's forward, where the patch copy would dominate, and the
+      im2col matmul backward, which is still 1.2-3x faster than XLA's backward convolutions
+      (measured on LeNet5 / MnistNet / ResNet-20 layers at batch 128).
 
     Args:
       x_shape: input shape ``[N, *spatial, C_in]`` (after explicit mode padding).
@@ -155,19 +161,22 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
       backend: ``jax.default_backend()`` when ``None``.
 
     Returns:
-      ``'xla'``, ``'im2col'`` or ``'fft'``.
+      ``'xla'``, ``'im2col'``, ``'fft'`` or ``'xla_im2col_grad'``.
     """
     backend = backend or jax.default_backend()
     if backend != "cpu":
         return "xla"
     d = len(x_shape) - 2
     spatial = x_shape[1:-1]
-    if (all(k >= 11 for k in geom.kernel_size) and all(n >= 32 for n in spatial)
-            and all(s == 1 for s in geom.stride) and all(r == 1 for r in geom.dilation)):
+    unit = all(s == 1 for s in geom.stride) and all(r == 1 for r in geom.dilation)
+    if all(k >= 11 for k in geom.kernel_size) and all(n >= 32 for n in spatial) and unit:
         return "fft"
-    if geom.groups > 1 and w_shape[d] == 1:
+    cig = w_shape[d]
+    if geom.groups > 1 and cig == 1:
         return "xla"
-    return "im2col"
+    if cig >= 32 and all(s == 1 for s in geom.stride):
+        return "im2col"
+    return "xla_im2col_grad"
 
 
 def conv(

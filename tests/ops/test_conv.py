@@ -16,7 +16,7 @@ from tests.reference import conv as ref
 IMPLS = ("xla", "im2col", "fft")
 MODES = ("zeros", "reflect", "replicate", "circular")
 # Forward-mode autodiff is not defined for the im2col custom_vjp (documented).
-GRAD_MODES = {"xla": ("fwd", "rev"), "im2col": ("rev",), "fft": ("fwd", "rev")}
+GRAD_MODES = {"xla": ("fwd", "rev"), "im2col": ("rev",), "fft": ("fwd", "rev"), "auto": ("rev",)}
 
 
 def _jit_conv(**kw):
@@ -93,7 +93,7 @@ def test_lecture_output_sizes(stride, pad, expected):
     assert ref.output_size(7, 3, stride, pad) == expected
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl", (*IMPLS, "auto"))  # auto: XLA forward + im2col backward here
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_gradients(rng, impl, d):
     x, w, _ = _make(rng, d, c_in=4, c_out=4, n={1: 7, 2: 5, 3: 4}[d], k=2, groups=2)
@@ -151,17 +151,24 @@ def test_auto_dispatches_to_the_chosen_impl(rng, monkeypatch):
     calls = []
     real = _conv._impl_fn
     monkeypatch.setattr(_conv, "_impl_fn", lambda name: calls.append(name) or real(name))
-    x, w, b = _make(rng, 2, n=6)
     geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    y = cnnjax.conv(x, w, b, impl="auto")
-    assert calls == [_conv._choose_impl(x.shape, w.shape, geom)]
-    np.testing.assert_allclose(y, ref.conv(x, w, b), rtol=1e-9, atol=1e-9)
+    for c_in in (4, 32):  # the hybrid (XLA forward, im2col backward) and the im2col rule
+        x, w, b = _make(rng, 2, c_in=c_in, n=5, batch=1)
+        y, grads = jax.value_and_grad(
+            lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, b, impl="auto"))), (0, 1))(x, w)
+        assert calls[-1] == _conv._choose_impl(x.shape, w.shape, geom)
+        want = jax.grad(lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, b, impl="xla"))),
+                        (0, 1))(x, w)
+        for a, e in zip(grads, want):
+            np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-9)
+    assert calls == ["xla_im2col_grad", "im2col"]
 
 
 def test_auto_rule():
     geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), geom, "gpu") == "xla"
-    assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), geom, "cpu") == "im2col"
+    assert _conv._choose_impl((8, 32, 32, 32), (3, 3, 32, 32), geom, "cpu") == "im2col"
+    assert _conv._choose_impl((8, 32, 32, 3), (3, 3, 3, 32), geom, "cpu") == "xla_im2col_grad"
     big = geom._replace(kernel_size=(11, 11))
     assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "cpu") == "fft"
     assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "tpu") == "xla"
