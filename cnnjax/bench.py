@@ -41,6 +41,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -489,7 +490,7 @@ def bench_train(cfg: Config, with_memory: bool) -> dict[str, Any]:
 
     x_np, y_np = _train_inputs(cfg.batch)
     x, y = jnp.asarray(x_np), jnp.asarray(y_np)
-    rows, memory = [], []
+    rows, memory, profiles = [], [], {}
     for name in cfg.models:
         trainers = {"cnnjax": _JaxTrainer(cnnjax.models.get(name, num_classes=10), x, y),
                     "cnnjax[xla]": _JaxTrainer(
@@ -508,15 +509,88 @@ def bench_train(cfg: Config, with_memory: bool) -> dict[str, Any]:
                 row["flax_over_torch"] = t["flax"] / t["torch"]
             rows.append(row)
             cfg.log(f"train {name}: cnnjax {row['ms']['cnnjax']:.1f} ms/step")
+        if cfg.profile:
+            profiles[name] = profile_step(trainers["cnnjax"], cfg)
+            cfg.log(f"profiled {name}")
         if with_memory:
             for label, trainer in trainers.items():
                 stats = trainer.memory()
                 if stats is not None:
                     memory.append({"model": name, "variant": label, **stats})
     out: dict[str, Any] = {"rows": rows, "memory": memory}
+    if profiles:
+        out["profile"] = profiles
     if "train" in cfg.suites:
         out["bn_fold"] = bench_bn_fold(cfg)
     return out
+
+
+_OP_NAME = re.compile(r'^\s*(?:ROOT )?%?([\w.\-]+) = .*?op_name="([^"]*)"')
+
+
+def _hlo_op_names(hlo_text: str) -> dict[str, str]:
+    """HLO instruction name -> the JAX op it came from (``op_name`` metadata)."""
+    names = {}
+    for line in hlo_text.splitlines():
+        m = _OP_NAME.match(line)
+        if m:
+            names[m.group(1)] = m.group(2).removeprefix("jit(step)/")
+    return names
+
+
+def _layer_of(op_name: str) -> str:
+    """A readable bucket for an op: ``'fwd Conv_1'``, ``'bwd Dense_0'``, ``'optimizer'``..."""
+    phase = "bwd" if "transpose(" in op_name else "fwd"
+    m = re.search(r"\b((?:Conv|Dense|ConvBN|MaxPool|AvgPool|Pool|Dropout|ReLU|Flatten|LogSoftmax)\w*)/", op_name)
+    if m:
+        return f"{phase} {m.group(1)}"
+    if any(t in op_name for t in ("pool", "reduce_window", "max_pool")):
+        return f"{phase} pooling"
+    if phase == "fwd" and "jvp(" not in op_name:
+        return "optimizer / loss"
+    return f"{phase} other"
+
+
+def profile_step(trainer: _JaxTrainer, cfg: Config, steps: int = 5, top: int = 12
+                 ) -> dict[str, Any]:
+    """Where one training step's time goes: an XLA profiler trace, per op and per layer.
+
+    Runs ``steps`` steps under ``jax.profiler.trace`` (Perfetto JSON), sums the duration of
+    every executed XLA thunk and maps it back to the JAX op that produced it through the
+    compiled HLO's ``op_name`` metadata. Thunks run concurrently on the CPU's threads, so the
+    per-op sum can exceed the wall time of a step; the shares are what matter.
+    """
+    import glob  # noqa: PLC0415
+    import gzip  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    names = _hlo_op_names(trainer.step.as_text())
+    for _ in range(2):
+        trainer()
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp, create_perfetto_trace=True):
+            for _ in range(steps):
+                trainer()
+        files = glob.glob(os.path.join(tmp, "**", "*.json.gz"), recursive=True)
+        if not files:
+            return {"error": "the profiler wrote no Perfetto trace"}
+        with gzip.open(files[0]) as f:
+            trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    per_op: dict[str, float] = {}
+    for e in events:
+        base = str(e.get("name", "")).removeprefix("end: ")
+        if e.get("ph") == "X" and base in names and not str(e["name"]).startswith("end: "):
+            per_op[base] = per_op.get(base, 0.0) + e.get("dur", 0) / 1e3 / steps
+    per_layer: dict[str, float] = {}
+    for op, ms in per_op.items():
+        layer = _layer_of(names[op])
+        per_layer[layer] = per_layer.get(layer, 0.0) + ms
+    total = sum(per_op.values())
+    ops = sorted(per_op.items(), key=lambda kv: -kv[1])[:top]
+    return {"thunk_ms_per_step": total,
+            "layers": dict(sorted(per_layer.items(), key=lambda kv: -kv[1])),
+            "ops": [{"hlo": op, "op_name": names[op], "ms": ms} for op, ms in ops]}
 
 
 def bench_bn_fold(cfg: Config) -> dict[str, Any]:
@@ -658,6 +732,20 @@ def markdown(result: dict[str, Any]) -> str:
                             _fmt(b["folded_ms"]), _fmt(b["speedup"], 2) + "×",
                             f"{b['max_abs_logit_diff']:.1e}"]]))
         out.append("")
+    for model, prof in ((train or {}).get("profile") or {}).items():
+        if "layers" not in prof:
+            continue
+        total = prof["thunk_ms_per_step"] or 1.0
+        out.append(f"### Where the cnnjax {model} step goes (XLA profiler, ms/step summed over "
+                   f"threads, total {prof['thunk_ms_per_step']:.1f})")
+        out.append(_table(["part", "ms", "share"],
+                          [[k, _fmt(v), f"{100 * v / total:.0f}%"]
+                           for k, v in prof["layers"].items()]))
+        out.append("")
+        out.append(_table(["top XLA op", "from", "ms"],
+                          [[o["hlo"], o["op_name"][-70:].replace("|", "/"), _fmt(o["ms"])]
+                           for o in prof["ops"]]))
+        out.append("")
     if train and train.get("memory"):
         out.append("### Training-step memory (XLA compiled statistics, MB)")
         out.append(_table(["model", "variant", "arguments", "outputs", "temp", "peak"],
@@ -696,6 +784,7 @@ class Config:
     fft_kernels: tuple[int, ...]
     torch: Any
     verbose: bool
+    profile: bool = False
 
     def log(self, message: str) -> None:
         if self.verbose:
@@ -750,6 +839,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         metavar="NAME,...", help="training-step models (default: all)")
     parser.add_argument("--no-torch", action="store_true",
                         help="skip the PyTorch rows even when torch is installed")
+    parser.add_argument("--profile", action="store_true",
+                        help="with the train suite: profile the cnnjax training steps with "
+                             "the XLA profiler and report the time per layer and top ops")
     parser.add_argument("--verbose", action="store_true", help="log progress")
 
 
@@ -768,7 +860,8 @@ def make_config(args: argparse.Namespace) -> Config:
         suites=tuple(args.suite), batch=args.batch or (16 if quick else 128),
         repeats=args.repeats or (3 if quick else 5), quick=quick, layers=layers,
         models=tuple(args.models), fft_kernels=(3, 11) if quick else FFT_KERNELS,
-        torch=torch, verbose=bool(getattr(args, "verbose", False)))
+        torch=torch, verbose=bool(getattr(args, "verbose", False)),
+        profile=bool(getattr(args, "profile", False)))
 
 
 def _cpu_name() -> str:

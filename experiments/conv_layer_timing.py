@@ -10,14 +10,21 @@ input *and* the kernel, so the forward pass cannot be dead-code eliminated. Ever
 jitted and warmed up; the reps are interleaved (one call of each impl per round) so that load
 from other processes hits every impl alike; the table shows medians.
 
-Measured on the shared 2-core AMD EPYC VM (other jobs running, so absolute times are noisy;
-the ratios come from one interleaved run), 2026-11-22::
+Measured on the shared 2-core AMD EPYC VM while other engineers' jobs were running (load
+average ~7 on 2 cores, so absolute times are several times slower than on an idle machine;
+the ratios come from one interleaved run), 2026-11-22, ``--reps 15``::
 
-    | impl   | fwd ms | fwd GFLOP/s | fwd vs xla | fwd+bwd ms | fwd+bwd vs xla |
-    |--------|--------|-------------|------------|------------|----------------|
-    | xla    |  see report table printed by the script (filled in below)          |
+    | impl   | fwd ms | fwd GFLOP/s | fwd xla/impl | fwd+bwd ms | fwd+bwd GFLOP/s | fwd+bwd xla/impl |
+    |--------|--------|-------------|--------------|------------|-----------------|------------------|
+    | xla    | 206.3  | 13          | 1.00x        | 1355.0     | 6               | 1.00x            |
+    | im2col | 109.4  | 25          | 1.88x        |  511.8     | 16              | 2.65x            |
+    | fft    | 246.0  | 11          | 0.84x        |  644.1     | 13              | 2.10x            |
+    | auto   | 110.0  | 25          | 1.87x        |  459.0     | 18              | 2.95x            |
+    | torch  | 101.6  | 27          | 2.03x        |  524.2     | 16              | 2.58x            |
+    | matmul [73728x288]@[288x64] | 83.6 | 33 |   |            |                 |                  |
 
-RESULTS_PLACEHOLDER
+('auto' picks 'im2col' for this layer; 'torch' is ``torch.nn.functional.conv2d`` on the same
+data when PyTorch is installed.)
 """
 from __future__ import annotations
 

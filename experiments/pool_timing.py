@@ -4,37 +4,44 @@ Command (from the repository root)::
 
     python experiments/pool_timing.py            # [128, 24, 24, 64] float32, 2x2 windows
 
-Each op is ``jax.jit(jax.grad(lambda x: sum(op(x) * ct)))`` (learnable parameters are inputs
-of the differentiated function too), warmed up once, then timed ``--repeats`` times; the
-table shows medians and the ratio to ``max_pool``. Stochastic ops run in training mode with
-a fixed key. Spectral/adaptive ops pool to the 12x12 that 2x2 windows give.
+Each op is ``jax.jit(jax.grad(lambda x: sum(op(x) * ct)))`` (learnable parameters are
+inputs of the differentiated function too), warmed up once, then timed ``--repeats``
+times. Stochastic ops run in training mode with a fixed key. Spectral/adaptive ops pool
+to the 12x12 that 2x2 windows give. The table shows medians and minima and the ratios to
+``max_pool``.
 
-Measured on this machine (2 shared CPU cores, jax 0.10.2; other jobs were running, so
-expect ±20% noise), one run::
+Measured on this machine (2 CPU cores shared with other jobs — load average 6.8 during
+the run, so medians are noisy; the min column is the less disturbed one), jax 0.10.2,
+one run::
 
-    | op                                  | ms (median) | × max_pool |
-    |-------------------------------------|------------:|-----------:|
-    | max_pool                            |         3.0 |       1.00 |
-    | avg_pool                            |         3.7 |       1.24 |
-    | sum_pool                            |         3.1 |       1.04 |
-    | max_pool_with_indices               |         8.3 |       2.76 |
-    | lp_pool(p=3)                        |        18.5 |       6.16 |
-    | lp_pool(p learned)                  |        23.1 |       7.70 |
-    | l2_pool                             |        15.4 |       5.14 |
-    | mixed_pool(alpha learned, [C])      |         8.0 |       2.65 |
-    | stochastic_mixed_pool(train)        |         6.6 |       2.21 |
-    | gated_pool(gate [2,2,C])            |        10.3 |       3.44 |
-    | stochastic_pool(train)              |        18.4 |       6.13 |
-    | stochastic_pool(inference)          |         9.1 |       3.04 |
-    | spectral_pool                       |        70.3 |      23.45 |
-    | spectral_pool(train)                |        73.0 |      24.34 |
-    | adaptive_avg_pool                   |         3.5 |       1.18 |
-    | adaptive_max_pool                   |         9.2 |       3.05 |
-    | global_avg_pool                     |         2.4 |       0.79 |
-    | global_max_pool                     |         7.0 |       2.33 |
-    | (ref) lax.reduce_window max         |       129.9 |      43.29 |
-    | (ref) max_pool 3x3/2 pad 1          |        15.5 |       5.17 |
-    | (ref) max_pool 2x2/1 dilation 2     |        22.8 |       7.61 |
+    | op                                  | median ms | × max_pool | min ms | × max_pool |
+    |-------------------------------------|----------:|-----------:|-------:|-----------:|
+    | max_pool                            |       8.4 |       1.00 |    4.4 |       1.00 |
+    | avg_pool                            |       2.7 |       0.32 |    2.4 |       0.55 |
+    | sum_pool                            |       5.8 |       0.69 |    2.2 |       0.49 |
+    | max_pool_with_indices               |       9.2 |       1.10 |    4.6 |       1.05 |
+    | lp_pool(p=3)                        |      68.1 |       8.12 |   34.6 |       7.90 |
+    | lp_pool(p learned)                  |     292.4 |      34.86 |  189.8 |      43.30 |
+    | l2_pool                             |      48.5 |       5.78 |   21.4 |       4.87 |
+    | mixed_pool(alpha learned, [C])      |      29.7 |       3.54 |   16.0 |       3.65 |
+    | stochastic_mixed_pool(train)        |      11.2 |       1.34 |    3.9 |       0.89 |
+    | gated_pool(gate [2,2,C])            |      84.4 |      10.07 |   42.9 |       9.79 |
+    | stochastic_pool(train)              |      26.3 |       3.13 |   19.2 |       4.38 |
+    | stochastic_pool(inference)          |      32.7 |       3.90 |   11.7 |       2.66 |
+    | spectral_pool                       |       5.1 |       0.61 |    2.3 |       0.52 |
+    | spectral_pool(train)                |      36.1 |       4.30 |   26.9 |       6.14 |
+    | adaptive_avg_pool                   |       6.6 |       0.78 |    2.0 |       0.47 |
+    | adaptive_max_pool                   |       8.6 |       1.03 |    6.4 |       1.45 |
+    | global_avg_pool                     |       6.3 |       0.75 |    2.2 |       0.50 |
+    | global_max_pool                     |      22.8 |       2.71 |   17.5 |       3.99 |
+    | (ref) lax.reduce_window max         |     280.5 |      33.45 |  241.9 |      55.18 |
+    | (ref) max_pool 3x3/2 pad 1          |      63.0 |       7.51 |   36.0 |       8.22 |
+    | (ref) max_pool 2x2/1 dilation 2     |      24.2 |       2.89 |   17.6 |       4.02 |
+
+Where the time goes: XLA's CPU ``log``/``exp``/``pow`` are slow (``lp_pool`` with a
+non-integer or learned ``p`` is dominated by ``exp(p·log r)`` on every window element),
+threefry random bits are ~half of ``stochastic_pool(train)``, and the gated pool pays for
+the gate's per-position reductions and a sigmoid.
 
 ``(ref)`` rows are for context: XLA's own ``reduce_window`` max with its VJP (what
 ``flax.linen.max_pool`` does) and two overlapping / dilated max-pool geometries.

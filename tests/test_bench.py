@@ -59,7 +59,7 @@ def test_pool_suite_is_relative_to_max_pool(tmp_path, capsys):
 
 def test_train_memory_and_bn_fold(tmp_path, capsys):
     result, text = _run(tmp_path, capsys, "--suite", "train,memory", "--models", "lenet5",
-                        "--batch", "2")
+                        "--batch", "2", "--profile")
     (row,) = result["train"]["rows"]
     assert set(row["ms"]) == {"cnnjax", "cnnjax[xla]", "flax"}
     assert row["flax_over_cnnjax"] == pytest.approx(row["ms"]["flax"] / row["ms"]["cnnjax"])
@@ -70,6 +70,23 @@ def test_train_memory_and_bn_fold(tmp_path, capsys):
     assert variants == {"cnnjax", "cnnjax[xla]", "flax"}
     assert all(m["peak_mb"] > m["temp_mb"] >= 0 for m in result["train"]["memory"])
     assert "### Training step" in text and "### Eval with batch norm folded" in text
+    prof = result["train"]["profile"]["lenet5"]
+    assert prof["thunk_ms_per_step"] > 0
+    assert any(k.startswith("fwd Conv") for k in prof["layers"])
+    assert any(k.startswith("bwd Conv") for k in prof["layers"])
+
+
+def test_profile_buckets_ops_by_layer_and_phase():
+    hlo = ('  %ynn_fusion.9 = f32[8,4]{1,0} fusion(%a), metadata={op_name='
+           '"jit(step)/jvp(LeNet5)/Conv_1/conv_general_dilated" stack_frame_id=1}\n'
+           '  ROOT %dot.2 = f32[4]{0} dot(%b), metadata={op_name='
+           '"jit(step)/transpose(jvp(LeNet5))/Dense_0/dot_general"}\n')
+    names = bench._hlo_op_names(hlo)
+    assert names == {"ynn_fusion.9": "jvp(LeNet5)/Conv_1/conv_general_dilated",
+                     "dot.2": "transpose(jvp(LeNet5))/Dense_0/dot_general"}
+    assert bench._layer_of(names["ynn_fusion.9"]) == "fwd Conv_1"
+    assert bench._layer_of(names["dot.2"]) == "bwd Dense_0"
+    assert bench._layer_of("adam/mul") == "optimizer / loss"
 
 
 def test_fft_check_auto_uses_fft_for_large_kernels(tmp_path, capsys):

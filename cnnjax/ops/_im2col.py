@@ -242,7 +242,7 @@ def im2col(
     """
     op = "im2col"
     x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    d = _checks.spatial_rank(x, op)
+    _checks.spatial_rank(x, op)
     geom = _geometry(op, x.shape[1:-1], kernel_size, stride, padding, dilation)
     return _patches(x, geom)
 

@@ -21,6 +21,11 @@ Speed on CPU (``experiments/pool_timing.py``): XLA's reverse-mode ``reduce_windo
 and for non-overlapping tiling windows the backward pass is a stack + reshape of the
 per-slice cotangents (no scatter and no overlapping adds), so every max-type pool here
 uses the slices.
+
+Autodiff: the max-type pools and the slice-based pools of the other families
+(:func:`over_windows`) carry a ``jax.custom_vjp`` for that fast backward pass, so they
+support reverse mode (``jax.grad``, ``jax.vjp``, also nested) but not forward mode
+(``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``). Average and sum pooling support both.
 """
 from __future__ import annotations
 
@@ -140,24 +145,53 @@ def window_slices(xpad: jax.Array, geom: PoolGeometry) -> list[jax.Array]:
 
 def slices_transpose(parts: list[jax.Array], xpad_shape: tuple[int, ...], dtype: Any,
                      geom: PoolGeometry) -> jax.Array:
-    """The adjoint of :func:`window_slices`: scatters per-slice cotangents back (overlaps add)."""
-    if geom.tiles:
-        # Tiling windows partition the covered region, so the adjoint is a pure permutation:
-        # a stack + reshape, which XLA turns into one copy (much cheaper than adding P
-        # interior-padded arrays).
-        d = len(geom.window)
-        n, c = xpad_shape[0], xpad_shape[-1]
-        st = jnp.stack(parts, axis=0).reshape(*geom.window, n, *geom.out, c)
-        # [k1..kd, N, o1..od, C] -> [N, o1, k1, ..., od, kd, C]
-        perm = [d] + [a for i in range(d) for a in (d + 1 + i, i)] + [2 * d + 1]
-        covered = [o * k for o, k in zip(geom.out, geom.window)]
-        g = st.transpose(perm).reshape(n, *covered, c)
-        extra = [(0, 0, 0)] + [(0, m - cv, 0) for m, cv in zip(xpad_shape[1:-1], covered)] + [
-            (0, 0, 0)]
-        return lax.pad(g, jnp.zeros((), dtype), extra)
-    proto = jax.ShapeDtypeStruct(xpad_shape, dtype)
-    (g,) = jax.linear_transpose(lambda a: tuple(window_slices(a, geom)), proto)(tuple(parts))
-    return g
+    """The adjoint of :func:`window_slices`: scatters per-slice cotangents back (overlaps add).
+
+    Window element ``e = k·dilation`` of output ``o`` sits at padded position
+    ``o·s + e = (o + e // s)·s + e % s``: on the sub-grid of phase ``e % s``, shifted by
+    ``e // s``. So each slice's cotangent is shifted (a cheap edge pad on the small output
+    grid), summed per phase, and the ``prod(s)`` phase grids are interleaved with one
+    stack + reshape. For tiling windows (stride == window) that is a pure permutation,
+    and XLA's own transpose of strided slices (adding ``P`` interior-padded full-size
+    arrays) is ~4× slower there on CPU.
+    """
+    d = len(geom.window)
+    n, c = xpad_shape[0], xpad_shape[-1]
+    padded = xpad_shape[1:-1]
+    s = geom.strides
+    offs = [tuple(ki * r for ki, r in zip(k, geom.dilation)) for k in window_offsets(geom)]
+    q_max = [max(e[i] // s[i] for e in offs) for i in range(d)]
+    grid = [max(-(-p // si), o + qm) for p, si, o, qm in zip(padded, s, geom.out, q_max)]
+    zero = jnp.zeros((), dtype)
+    # Materialise the cotangents first: fused into the interleave below, XLA would
+    # recompute each one (for max pooling, a chain of window compares) per output element.
+    parts = lax.optimization_barrier(list(parts))
+    if not (geom.tiles or all(si == 1 for si in s)):
+        # Measured (experiments/pool_timing.py): for overlapping strided windows such as
+        # 3×3 / stride 2, XLA's transpose of the strided slices is ~2× faster than the
+        # phase interleave below; for tiling and stride-1 (e.g. dilated) windows the
+        # interleave is 2-4× faster.
+        proto = jax.ShapeDtypeStruct(xpad_shape, dtype)
+        (g,) = jax.linear_transpose(lambda a: tuple(window_slices(a, geom)), proto)(tuple(parts))
+        return g
+    phases: dict[tuple[int, ...], jax.Array] = {}
+    for e, g in zip(offs, parts):
+        r = tuple(ei % si for ei, si in zip(e, s))
+        q = tuple(ei // si for ei, si in zip(e, s))
+        if all(qi == 0 for qi in q) and list(geom.out) == grid:
+            placed = g
+        else:
+            config = ([(0, 0, 0)] + [(qi, m - qi - o, 0) for qi, m, o in zip(q, grid, geom.out)]
+                      + [(0, 0, 0)])
+            placed = lax.pad(g, zero, config)
+        phases[r] = placed if r not in phases else phases[r] + placed
+    zeros = jnp.zeros((n, *grid, c), dtype)
+    stacked = jnp.stack([phases.get(r, zeros) for r in np.ndindex(*s)], axis=0)
+    stacked = stacked.reshape(*s, n, *grid, c)
+    # [s1..sd, N, M1..Md, C] -> [N, M1, s1, ..., Md, sd, C]: position m·s + r.
+    perm = [d] + [a for i in range(d) for a in (d + 1 + i, i)] + [2 * d + 1]
+    full = stacked.transpose(perm).reshape(n, *(m * si for m, si in zip(grid, s)), c)
+    return lax.slice(full, (0,) * (d + 2), (n, *padded, c))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))

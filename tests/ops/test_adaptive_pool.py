@@ -71,3 +71,10 @@ def test_gradients_and_transformations(rng):
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_global_max_tie_gradient_goes_to_one_element():
+    x = jnp.ones((2, 5, 3, 4))
+    g = np.asarray(jax.grad(lambda v: cnnjax.global_max_pool(v).sum())(x))
+    np.testing.assert_array_equal(g.sum(axis=(1, 2)), 1.0)
+    np.testing.assert_array_equal(np.count_nonzero(g, axis=(1, 2)), 1)

@@ -161,7 +161,7 @@ def test_auto_dispatches_to_the_chosen_impl(rng, monkeypatch):
                         (0, 1))(x, w)
         for a, e in zip(grads, want):
             np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-9)
-    assert calls == ["xla_im2col_grad", "im2col"]
+    assert calls[::2] == ["xla_im2col_grad", "im2col"]  # odd entries: the 'xla' references
 
 
 def test_auto_rule():

@@ -120,7 +120,8 @@ def test_matches_torch_on_nonnegative_input(rng, d, p):
      "weights must be None, 'gaussian' or an array of shape"),
     (lambda: cnnjax.lp_pool(jnp.ones((1, 4, 4, 1)), 2, p=2, weights=-jnp.ones((2, 2))),
      "non-negative"),
-    (lambda: cnnjax.l2_pool(jnp.ones((1, 4, 4, 1)), 2, sigma=0.0), "l2_pool: sigma must be positive"),
+    (lambda: cnnjax.l2_pool(jnp.ones((1, 4, 4, 1)), 2, sigma=0.0),
+     "l2_pool: sigma must be positive"),
     (lambda: cnnjax.lp_pool(jnp.ones((4, 4)), 2, p=2), "lp_pool: x must have rank"),
     (lambda: cnnjax.lp_pool(jnp.ones((1, 4, 4, 1)), (2, 2, 2), p=2), "window_shape"),
 ])
