@@ -10,33 +10,33 @@ times. Stochastic ops run in training mode with a fixed key. Spectral/adaptive o
 to the 12x12 that 2x2 windows give. The table shows medians and minima and the ratios to
 ``max_pool``.
 
-Measured on this machine (2 CPU cores shared with other jobs — load average 6.8 during
-the run, so medians are noisy; the min column is the less disturbed one), jax 0.10.2,
-one run::
+Measured on this machine (2 CPU cores shared with other jobs — load average 6.1 during
+the run, so single rows can be off by 2×; the min column is the less disturbed one),
+jax 0.10.2, one run::
 
     | op                                  | median ms | × max_pool | min ms | × max_pool |
     |-------------------------------------|----------:|-----------:|-------:|-----------:|
-    | max_pool                            |       8.4 |       1.00 |    4.4 |       1.00 |
-    | avg_pool                            |       2.7 |       0.32 |    2.4 |       0.55 |
-    | sum_pool                            |       5.8 |       0.69 |    2.2 |       0.49 |
-    | max_pool_with_indices               |       9.2 |       1.10 |    4.6 |       1.05 |
-    | lp_pool(p=3)                        |      68.1 |       8.12 |   34.6 |       7.90 |
-    | lp_pool(p learned)                  |     292.4 |      34.86 |  189.8 |      43.30 |
-    | l2_pool                             |      48.5 |       5.78 |   21.4 |       4.87 |
-    | mixed_pool(alpha learned, [C])      |      29.7 |       3.54 |   16.0 |       3.65 |
-    | stochastic_mixed_pool(train)        |      11.2 |       1.34 |    3.9 |       0.89 |
-    | gated_pool(gate [2,2,C])            |      84.4 |      10.07 |   42.9 |       9.79 |
-    | stochastic_pool(train)              |      26.3 |       3.13 |   19.2 |       4.38 |
-    | stochastic_pool(inference)          |      32.7 |       3.90 |   11.7 |       2.66 |
-    | spectral_pool                       |       5.1 |       0.61 |    2.3 |       0.52 |
-    | spectral_pool(train)                |      36.1 |       4.30 |   26.9 |       6.14 |
-    | adaptive_avg_pool                   |       6.6 |       0.78 |    2.0 |       0.47 |
-    | adaptive_max_pool                   |       8.6 |       1.03 |    6.4 |       1.45 |
-    | global_avg_pool                     |       6.3 |       0.75 |    2.2 |       0.50 |
-    | global_max_pool                     |      22.8 |       2.71 |   17.5 |       3.99 |
-    | (ref) lax.reduce_window max         |     280.5 |      33.45 |  241.9 |      55.18 |
-    | (ref) max_pool 3x3/2 pad 1          |      63.0 |       7.51 |   36.0 |       8.22 |
-    | (ref) max_pool 2x2/1 dilation 2     |      24.2 |       2.89 |   17.6 |       4.02 |
+    | max_pool                            |       8.4 |       1.00 |    3.9 |       1.00 |
+    | avg_pool                            |       5.7 |       0.68 |    1.8 |       0.47 |
+    | sum_pool                            |       3.3 |       0.39 |    2.0 |       0.52 |
+    | max_pool_with_indices               |       7.9 |       0.94 |    4.2 |       1.07 |
+    | lp_pool(p=3)                        |      51.3 |       6.13 |   41.9 |      10.76 |
+    | lp_pool(p learned)                  |     245.7 |      29.36 |  198.2 |      50.87 |
+    | l2_pool                             |      11.4 |       1.37 |   10.2 |       2.62 |
+    | mixed_pool(alpha learned, [C])      |      18.4 |       2.20 |    7.2 |       1.84 |
+    | stochastic_mixed_pool(train)        |       9.1 |       1.08 |    7.6 |       1.94 |
+    | gated_pool(gate [2,2,C])            |      90.5 |      10.82 |   44.6 |      11.44 |
+    | stochastic_pool(train)              |      45.9 |       5.49 |   16.0 |       4.11 |
+    | stochastic_pool(inference)          |      17.4 |       2.08 |   13.0 |       3.34 |
+    | spectral_pool                       |       6.6 |       0.79 |    2.1 |       0.55 |
+    | spectral_pool(train)                |      33.7 |       4.02 |   21.2 |       5.43 |
+    | adaptive_avg_pool                   |       2.3 |       0.27 |    2.1 |       0.53 |
+    | adaptive_max_pool                   |      12.0 |       1.43 |    7.5 |       1.92 |
+    | global_avg_pool                     |       5.4 |       0.65 |    1.3 |       0.32 |
+    | global_max_pool                     |      35.9 |       4.29 |   15.9 |       4.07 |
+    | (ref) lax.reduce_window max         |     294.3 |      35.17 |  258.9 |      66.45 |
+    | (ref) max_pool 3x3/2 pad 1          |     100.2 |      11.97 |   44.9 |      11.52 |
+    | (ref) max_pool 2x2/1 dilation 2     |      28.4 |       3.40 |   19.0 |       4.89 |
 
 Where the time goes: XLA's CPU ``log``/``exp``/``pow`` are slow (``lp_pool`` with a
 non-integer or learned ``p`` is dominated by ``exp(p·log r)`` on every window element),
