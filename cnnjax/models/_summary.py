@@ -11,7 +11,6 @@ import numpy as np
 
 import cnnjax
 from cnnjax import nn as cnn
-from cnnjax.models import _layers
 from cnnjax.ops import _checks
 
 _WINDOW_POOLS = (cnn.MaxPool, cnn.AvgPool, cnn.SumPool, cnn.LpPool, cnn.L2Pool, cnn.MixedPool,

@@ -1,14 +1,12 @@
 """Tests for cnnjax/models: every model × every pool spec, parameter counts, summary, folding."""
 import functools
 
-import flax.linen as fnn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-import cnnjax
 from cnnjax import models, nn
 
 # The smallest input each model accepts (the matrix runs eagerly at batch 2 to stay fast).
@@ -46,9 +44,16 @@ def test_names_cover_the_zoo():
 # own tests; fewer primitives keep this fast) and narrow FC heads. The other zoo entries
 # (vgg11, vgg16, vgg16_bn, resnet18) share their pooling sites' code with these and get a
 # smoke test below.
+# The three models with the most pooling sites cost minutes of XLA compilation on 2 cores
+# (every spec compiles its pool at every site's shape), so they are marked slow; a quick run
+# (-m "not slow") still covers them with three representative specs below.
+_SLOW = pytest.mark.slow
 MATRIX = [
-    ("lenet5", {}), ("mnistnet", {}), ("alexnet", {"hidden": 32}), ("vgg11_bn", {"hidden": 32}),
-    ("resnet20", {}), ("nin", {}), ("googlenet", {}),
+    pytest.param("lenet5", {}, id="lenet5"), pytest.param("mnistnet", {}, id="mnistnet"),
+    pytest.param("resnet20", {}, id="resnet20"), pytest.param("nin", {}, id="nin"),
+    pytest.param("alexnet", {"hidden": 32}, id="alexnet", marks=_SLOW),
+    pytest.param("vgg11_bn", {"hidden": 32}, id="vgg11_bn", marks=_SLOW),
+    pytest.param("googlenet", {}, id="googlenet", marks=_SLOW),
 ]
 
 
@@ -74,7 +79,7 @@ def _train_and_eval(name, shape, spec, **kw):
     assert out.shape == (2, 3) and np.all(np.isfinite(out)), spec
 
 
-@pytest.mark.parametrize("name, kw", MATRIX, ids=[m[0] for m in MATRIX])
+@pytest.mark.parametrize("name, kw", MATRIX)
 def test_every_model_with_every_pool(name, kw):
     """init, a training apply (mutable batch_stats, dropout and pool RNGs) with gradients, and
     an eval apply, with finite logits and gradients, for every pool spec."""
@@ -82,10 +87,14 @@ def test_every_model_with_every_pool(name, kw):
         _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
 
 
-@pytest.mark.parametrize("name", ["vgg11", "vgg16", "vgg16_bn", "resnet18"])
-def test_other_variants_train_and_eval(name):
-    kw = {"hidden": 32} if name.startswith("vgg") else {}
-    for spec in ("max", "mixed:learn"):
+@pytest.mark.parametrize("name, specs", [
+    ("alexnet", ("max", "mixed:learn", "stochastic")), ("vgg11_bn", ("avg", "gated", "spectral")),
+    ("googlenet", ("max", "lp:learn", "stochastic_mixed")), ("vgg11", ("max",)),
+    ("vgg16", ("max",)), ("vgg16_bn", ("max",)), ("resnet18", ("max", "mixed:learn")),
+])
+def test_other_variants_train_and_eval(name, specs):
+    kw = {"hidden": 32} if name.startswith(("vgg", "alexnet")) else {}
+    for spec in specs:
         _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
 
 
@@ -190,10 +199,10 @@ def test_summary_receptive_field_uses_longest_branch():
     assert "| GatedPool(K=2, S=2) | 20×14×14 | 2×2 |" in text
 
 
-@pytest.mark.parametrize("name, shape", [("vgg11_bn", (32, 32, 3)), ("resnet20", (8, 8, 3)),
-                                         ("googlenet", (4, 4, 3))])
+@pytest.mark.parametrize("name, shape", [("vgg11_bn", (32, 32, 3)), ("resnet20", (8, 8, 3))])
 def test_fold_batch_norms_same_logits(name, shape):
-    model = models.get(name, num_classes=5)
+    # (GoogLeNet uses the same ConvBN blocks; XLA convs keep the eager applies quick.)
+    model = models.get(name, num_classes=5, impl="xla")
     x = jnp.asarray(np.random.default_rng(2).normal(size=(2, *shape)), jnp.float32)
     v = model.init(_rngs(0), x, train=False)
     # Non-trivial statistics and affine parameters, as after training.
@@ -231,7 +240,9 @@ def test_fold_batch_norms_without_bn_is_identity():
     ("googlenet", (4, 4, 3)),
 ])
 def test_second_jitted_step_does_not_recompile(name, shape):
-    model = models.get(name, num_classes=3, pool="stochastic")
+    # The XLA conv keeps the traced graph small (compile time); the default impl is traced by
+    # the other tests.
+    model = models.get(name, num_classes=3, pool="stochastic", impl="xla")
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, *shape)), jnp.float32)
     y = jnp.asarray([0, 2])
     v = model.init(_rngs(0), x, train=False)
