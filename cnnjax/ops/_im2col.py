@@ -135,19 +135,45 @@ _CHUNK_BYTES = 2 << 20
 def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     out = _out_shape(x_shape[1:-1], geom)
     per_example = _checks.prod(out) * _checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
-    return max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
+    b = max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
+    return _shard_friendly_chunk(x_shape[0], b, jax.local_device_count())
+
+
+def _shard_friendly_chunk(n: int, b: int, devices: int) -> int:
+    """A chunk size near ``b`` that divides ``n`` into chunks of a multiple of ``devices``.
+
+    ``_over_chunks`` interleaves the batch (chunk ``j`` holds examples ``j, j+k, j+2k, ...``),
+    so when ``fit`` shards the batch over ``devices`` in contiguous blocks, every chunk keeps
+    an equal share on each device and the scan needs no cross-device traffic. Without it a
+    4-device LeNet5 step was 4-5x slower than one device. Falls back to ``b`` (and a tail
+    chunk) when no such size lies within 4x of ``b``.
+    """
+    if b >= n or devices == 1:
+        return b
+    for size in range(b, min(n, 4 * b) + 1):
+        if n % size == 0 and size % devices == 0:
+            return size
+    return b
 
 
 def _over_chunks(fn, init, b: int, *arrays):
     """Applies ``fn`` to batch chunks of size ``b`` (a ``lax.scan``) plus a tail chunk.
 
     ``fn(carry, *chunks) -> (carry, out)`` starting from ``init`` (used to accumulate
-    ``dw``); outputs are concatenated on the batch axis.
+    ``dw``); outputs come back in the original batch order. With several local devices the
+    chunks are interleaved (chunk ``j`` = examples ``j, j+k, ...`` with ``k`` chunks), see
+    ``_shard_friendly_chunk``; with one device they are contiguous.
     """
     n = arrays[0].shape[0]
-    main = (n // b) * b
-    stacked = [a[:main].reshape(n // b, b, *a.shape[1:]) for a in arrays]
+    k = n // b
+    main = k * b
+    if jax.local_device_count() > 1:
+        stacked = [jnp.swapaxes(a[:main].reshape(b, k, *a.shape[1:]), 0, 1) for a in arrays]
+    else:  # contiguous chunks: no transposing copies on one device
+        stacked = [a[:main].reshape(k, b, *a.shape[1:]) for a in arrays]
     carry, ys = lax.scan(lambda c, xs: fn(c, *xs), init, stacked)
+    if jax.local_device_count() > 1:
+        ys = jnp.swapaxes(ys, 0, 1)
     ys = ys.reshape(main, *ys.shape[2:])
     if main < n:
         carry, y_t = fn(carry, *(a[main:] for a in arrays))
