@@ -96,7 +96,7 @@ CONV_LAYERS = (
     ConvLayer("resnet20.stage3", 8, 64, 64, 3, 1, 1),
     ConvLayer("resnet20.stage3.shortcut", 8, 32, 64, 1),
 )
-QUICK_LAYERS = ("lenet5.conv2", "mnistnet.conv2", "vgg11.conv3", "resnet20.stage2.down")
+QUICK_LAYERS = ("mnistnet.conv2", "resnet20.stage2.down")
 
 POOL_SHAPE = (24, 24, 64)
 FFT_SIZE, FFT_CHANNELS, FFT_KERNELS = 64, 16, (3, 7, 11, 15)
@@ -110,9 +110,9 @@ def _block(out: Any) -> Any:
     return jax.block_until_ready(out)
 
 
-def measure(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1
-            ) -> dict[str, float]:
-    """Median seconds per call of each candidate, timed in interleaved rounds.
+def measure(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1,
+            stat: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
+    """Median (or ``stat``) seconds per call of each candidate, timed in interleaved rounds.
 
     Every candidate runs ``warmup`` times first (compilation, allocator warm-up); then each
     of ``repeats`` rounds calls every candidate once. Interleaving makes background load
@@ -127,7 +127,7 @@ def measure(candidates: dict[str, Callable[[], Any]], repeats: int, warmup: int 
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: stat(ts) for name, ts in times.items()}
 
 
 def _jax_call(fn: Callable, *args) -> Callable[[], Any]:
@@ -175,7 +175,8 @@ def bench_matmul(cfg: Config) -> dict[str, Any]:
         if torch is not None:
             ta = torch.randn(n, n)
             cands["torch"] = lambda ta=ta: torch.mm(ta, ta)
-        t = measure(cands, cfg.repeats)
+        # A peak is a best case: the fastest run, not the median.
+        t = measure(cands, max(cfg.repeats, 5), stat=min)
         flops = 2.0 * n ** 3
         if flops / t["jax"] / 1e9 > best["jax_gflops"]:
             best["jax_gflops"], best["jax_size"] = flops / t["jax"] / 1e9, n
@@ -764,8 +765,52 @@ def markdown(result: dict[str, Any]) -> str:
         out.append(_table(["k", "auto→", *(f"fwd {i}" for i in IMPLS),
                            *(f"f+b {i}" for i in IMPLS), "xla/fft fwd", "xla/fft f+b"], rows))
         out.append("")
+    checks = targets(result)
+    if checks:
+        out.append("### Issue 6 targets")
+        out.append(_table(["target", "measured", "met"],
+                          [[c["target"], c["measured"], "yes" if c["met"] else "**no**"]
+                           for c in checks]))
+        out.append("")
     out.append(f"Total benchmark time {meta['seconds']:.0f} s.")
     return "\n".join(out)
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The speed targets of issue 6, checked against this run's measurements."""
+    checks = []
+    train = result.get("train") or {}
+    for r in train.get("rows", []):
+        if "cnnjax_over_torch" in r:
+            v = r["cnnjax_over_torch"]
+            checks.append({"target": f"{r['model']} step ≤ 1.0× PyTorch's time",
+                           "measured": f"{v:.2f}×", "met": v <= 1.0})
+        v = r["flax_over_cnnjax"]
+        checks.append({"target": f"{r['model']} step ≥ 3× faster than plain Flax",
+                       "measured": f"{v:.2f}×", "met": v >= 3.0})
+    conv = result.get("conv") or []
+    if conv:
+        ratios = [r["auto_over_xla_fwd_bwd"] for r in conv]
+        gm = _geomean(ratios)
+        checks.append({"target": "conv fwd+bwd, 'auto' over 'xla', geometric mean ≥ 3×",
+                       "measured": f"{gm:.2f}×", "met": gm >= 3.0})
+        worst = min(conv, key=lambda r: r["auto_over_xla_fwd_bwd"])
+        v = worst["auto_over_xla_fwd_bwd"]
+        checks.append({"target": "no conv layer fwd+bwd slower than 'xla' by > 5%",
+                       "measured": f"worst {worst['layer']} {v:.2f}×", "met": v >= 1 / 1.05})
+    for r in result.get("fft") or []:
+        if r["kernel"] >= 11:
+            ok = r["fft_over_xla_fwd"] > 1 and r["fft_over_xla_fwd_bwd"] > 1
+            checks.append({"target": f"k={r['kernel']} on 64×64: 'fft' faster than 'xla'",
+                           "measured": f"fwd {r['fft_over_xla_fwd']:.2f}×, fwd+bwd "
+                                       f"{r['fft_over_xla_fwd_bwd']:.2f}×", "met": ok})
+            checks.append({"target": f"k={r['kernel']} on 64×64: 'auto' uses 'fft'",
+                           "measured": r["auto_impl"], "met": r["auto_impl"] == "fft"})
+    fold = train.get("bn_fold")
+    if fold:
+        checks.append({"target": "folded-BN eval faster than unfolded",
+                       "measured": f"{fold['speedup']:.2f}×", "met": fold["speedup"] > 1.0})
+    return checks
 
 
 # --------------------------------------------------------------------------- CLI
@@ -830,7 +875,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the results as JSON to PATH")
     parser.add_argument("--quick", action="store_true",
-                        help="a small configuration: 4 conv layers, kernels 3 and 11 in the "
+                        help="a small configuration: 2 conv layers, kernels 3 and 11 in the "
                              "FFT check, batch 16, 3 repeats")
     parser.add_argument("--layers", type=_csv(), default=None, metavar="TEXT,...",
                         help="only conv layers whose name contains one of these "
@@ -891,6 +936,7 @@ def benchmark(cfg: Config) -> dict[str, Any]:
         result["train"] = bench_train(cfg, with_memory="memory" in cfg.suites)
     if "fft" in cfg.suites:
         result["fft"] = bench_fft(cfg)
+    result["targets"] = targets(result)
     result["meta"] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "jax": jax.__version__, "backend": jax.default_backend(), "cores": _cores(),

@@ -112,3 +112,26 @@ def test_torch_rows_when_installed(tmp_path, capsys):
     (row,) = json.loads(path.read_text())["conv"]
     assert row["fwd_bwd_gflops"]["torch"] > 0
     assert "auto_over_torch_fwd_bwd" in row
+
+
+def test_targets_are_checked_against_the_measurements():
+    result = {
+        "train": {"rows": [{"model": "mnistnet", "cnnjax_over_torch": 0.9,
+                            "flax_over_cnnjax": 2.0}],
+                  "bn_fold": {"speedup": 1.1}},
+        "conv": [{"layer": "a", "auto_over_xla_fwd_bwd": 12.0},
+                 {"layer": "b", "auto_over_xla_fwd_bwd": 0.9}],
+        "fft": [{"kernel": 3, "fft_over_xla_fwd": 0.2, "fft_over_xla_fwd_bwd": 0.3,
+                 "auto_impl": "im2col"},
+                {"kernel": 11, "fft_over_xla_fwd": 2.0, "fft_over_xla_fwd_bwd": 3.0,
+                 "auto_impl": "im2col"}],
+    }
+    met = {c["target"]: c["met"] for c in bench.targets(result)}
+    assert met["mnistnet step ≤ 1.0× PyTorch's time"]
+    assert not met["mnistnet step ≥ 3× faster than plain Flax"]
+    assert met["conv fwd+bwd, 'auto' over 'xla', geometric mean ≥ 3×"]  # sqrt(12 * 0.9) = 3.3
+    assert not met["no conv layer fwd+bwd slower than 'xla' by > 5%"]
+    assert met["k=11 on 64×64: 'fft' faster than 'xla'"]
+    assert not met["k=11 on 64×64: 'auto' uses 'fft'"]
+    assert not any("k=3" in t for t in met)
+    assert met["folded-BN eval faster than unfolded"]
