@@ -26,6 +26,13 @@ the median is reported, so background load hits all of them alike. FLOPs of a co
 PyTorch is an optional peer, imported lazily: without it the PyTorch columns are skipped
 with a note. It runs with ``torch.set_num_threads(<cores available to this process>)``.
 
+Allocator: XLA:CPU allocates a call's temporaries afresh on every call, and glibc serves
+blocks of 32 MB and more with new ``mmap`` pages, so each training step page-faults its
+large temporaries back in (measured ~1-4 GB/s instead of ~25 GB/s for a copy). Running with
+``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=4294967296`` keeps them in the
+heap (measured 20-35% off the cnnjax MnistNet/LeNet5 steps, ~40% off the Flax one, same
+process for all contenders); the header of the output says when such settings are active.
+
 Example::
 
     cnnjax bench                           # everything, batch 128 (a few minutes)
@@ -37,19 +44,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import glob
+import gzip
 import json
 import math
 import os
 import platform
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import flax.linen as fnn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+
+import cnnjax
+import cnnjax.models
+from cnnjax.ops import _conv
 
 SUITES = ("conv", "pool", "train", "memory", "fft")
 IMPLS = ("xla", "im2col", "fft", "auto")
@@ -137,7 +153,7 @@ def _jax_call(fn: Callable, *args) -> Callable[[], Any]:
 def _torch():
     """The torch module, or ``None`` when it is absent or disabled."""
     try:
-        import torch  # noqa: PLC0415 - optional peer, imported only when benchmarking it
+        import torch  # an optional peer: imported only here, when benchmarking it
     except ImportError:
         return None
     return torch
@@ -188,15 +204,12 @@ def bench_matmul(cfg: Config) -> dict[str, Any]:
 
 
 def _conv_fns(layer: ConvLayer, impl: str):
-    import cnnjax  # noqa: PLC0415 - keep `import cnnjax.bench` light for the CLI
-
     def fwd(x, w):
         return cnnjax.conv(x, w, stride=layer.stride, padding=layer.padding, impl=impl)
     return fwd
 
 
 def _flax_conv_fn(layer: ConvLayer):
-    import flax.linen as fnn  # noqa: PLC0415
 
     module = fnn.Conv(layer.c_out, (layer.k, layer.k), strides=layer.stride,
                       padding=[(layer.padding, layer.padding)] * 2, use_bias=False)
@@ -279,17 +292,14 @@ def bench_conv(cfg: Config) -> list[dict[str, Any]]:
 
 def _auto_choice(x, w, layer: ConvLayer) -> str:
     """Which impl ``impl='auto'`` runs for this layer (reported next to its timing)."""
-    from cnnjax.ops import _conv  # noqa: PLC0415
 
     pads = ((layer.padding, layer.padding),) * 2
     geom = _conv.ConvGeometry((layer.k, layer.k), (layer.stride,) * 2, pads, (1, 1), 1)
     return _conv._choose_impl(x.shape, w.shape, geom)
 
 
-def _pool_ops(key_arr, c: int):
+def _pool_ops():
     """``name -> fn(x, key)`` for every pooling op the installed cnnjax provides."""
-    import cnnjax  # noqa: PLC0415
-    import flax.linen as fnn  # noqa: PLC0415
 
     gate = jnp.full((2, 2), 0.1, jnp.float32)
     half = (POOL_SHAPE[0] // 2, POOL_SHAPE[1] // 2)
@@ -325,7 +335,7 @@ def bench_pool(cfg: Config) -> dict[str, Any]:
     """Every pooling op, forward and forward+backward, in ms and relative to ``max_pool``."""
     key = jax.random.key(2)
     x = jax.random.normal(key, (cfg.batch, *POOL_SHAPE), jnp.float32)
-    ops, missing = _pool_ops(key, POOL_SHAPE[-1])
+    ops, missing = _pool_ops()
     fwd, fb = {}, {}
     for name, fn in ops.items():
         y = jax.eval_shape(fn, x, key)
@@ -365,7 +375,6 @@ def bench_pool(cfg: Config) -> dict[str, Any]:
 
 def _flax_model(name: str):
     """The same architecture as ``cnnjax.models.get(name)`` from plain ``flax.linen`` parts."""
-    import flax.linen as fnn  # noqa: PLC0415
 
     class PlainMnistNet(fnn.Module):
         @fnn.compact
@@ -408,8 +417,6 @@ class _JaxTrainer:
     """An Adam training step of a flax model, jitted with the state donated."""
 
     def __init__(self, model, x, y, learning_rate: float = 1e-3):
-        import optax  # noqa: PLC0415
-
         key = jax.random.key(0)
         variables = model.init({"params": key, "dropout": key, "pool": key}, x, train=False)
         params = variables["params"]
@@ -487,7 +494,6 @@ def _train_inputs(batch: int):
 
 def bench_train(cfg: Config, with_memory: bool) -> dict[str, Any]:
     """Training-step ms of each contender per model, BN fold eval, memory statistics."""
-    import cnnjax.models  # noqa: PLC0415
 
     x_np, y_np = _train_inputs(cfg.batch)
     x, y = jnp.asarray(x_np), jnp.asarray(y_np)
@@ -561,10 +567,6 @@ def profile_step(trainer: _JaxTrainer, cfg: Config, steps: int = 5, top: int = 1
     compiled HLO's ``op_name`` metadata. Thunks run concurrently on the CPU's threads, so the
     per-op sum can exceed the wall time of a step; the shares are what matter.
     """
-    import glob  # noqa: PLC0415
-    import gzip  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-
     names = _hlo_op_names(trainer.step.as_text())
     for _ in range(2):
         trainer()
@@ -596,7 +598,6 @@ def profile_step(trainer: _JaxTrainer, cfg: Config, steps: int = 5, top: int = 1
 
 def bench_bn_fold(cfg: Config) -> dict[str, Any]:
     """Eval of ResNet-20 (BN after every conv) with the batch norms folded vs unfolded."""
-    import cnnjax.models  # noqa: PLC0415
 
     model = cnnjax.models.get("resnet20", num_classes=10)
     key = jax.random.key(3)
@@ -671,7 +672,9 @@ def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     out = [f"cnnjax bench — {meta['date']}, jax {meta['jax']} ({meta['backend']}), "
            f"{meta['cores']} cores, {meta['cpu']}, torch {meta['torch'] or 'absent'}, "
-           f"batch {meta['batch']}, median of {meta['repeats']} interleaved runs", ""]
+           f"batch {meta['batch']}, median of {meta['repeats']} interleaved runs"
+           + (f", glibc malloc tuned ({' '.join(f'{k}={v}' for k, v in meta['malloc_env'].items())})"
+              if meta.get("malloc_env") else ""), ""]
     for note in result["notes"]:
         out.append(f"> note: {note}")
     if result["notes"]:
@@ -768,6 +771,9 @@ def markdown(result: dict[str, Any]) -> str:
     checks = targets(result)
     if checks:
         out.append("### Issue 6 targets")
+        if meta["batch"] != 128:
+            out.append(f"(The targets are defined at batch 128; this run used batch "
+                       f"{meta['batch']}.)\n")
         out.append(_table(["target", "measured", "met"],
                           [[c["target"], c["measured"], "yes" if c["met"] else "**no**"]
                            for c in checks]))
@@ -875,8 +881,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the results as JSON to PATH")
     parser.add_argument("--quick", action="store_true",
-                        help="a small configuration: 2 conv layers, kernels 3 and 11 in the "
-                             "FFT check, batch 16, 3 repeats")
+                        help="a small configuration: 2 conv layers, MnistNet only, kernels 3 and 11 "
+                             "in the FFT check, batch 16, 3 repeats")
     parser.add_argument("--layers", type=_csv(), default=None, metavar="TEXT,...",
                         help="only conv layers whose name contains one of these "
                              "(e.g. mnistnet,vgg11.conv3)")
@@ -904,7 +910,8 @@ def make_config(args: argparse.Namespace) -> Config:
     return Config(
         suites=tuple(args.suite), batch=args.batch or (16 if quick else 128),
         repeats=args.repeats or (3 if quick else 5), quick=quick, layers=layers,
-        models=tuple(args.models), fft_kernels=(3, 11) if quick else FFT_KERNELS,
+        models=("mnistnet",) if quick and args.models == TRAIN_MODELS else tuple(args.models),
+        fft_kernels=(3, 11) if quick else FFT_KERNELS,
         torch=torch, verbose=bool(getattr(args, "verbose", False)),
         profile=bool(getattr(args, "profile", False)))
 
@@ -942,6 +949,7 @@ def benchmark(cfg: Config) -> dict[str, Any]:
         "jax": jax.__version__, "backend": jax.default_backend(), "cores": _cores(),
         "cpu": _cpu_name(), "torch": None if cfg.torch is None else cfg.torch.__version__,
         "batch": cfg.batch, "repeats": cfg.repeats, "suites": list(cfg.suites),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "seconds": time.perf_counter() - t0}
     return result
 
