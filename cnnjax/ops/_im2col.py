@@ -136,7 +136,26 @@ def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     out = _out_shape(x_shape[1:-1], geom)
     per_example = _checks.prod(out) * _checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
     b = max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
-    return _shard_friendly_chunk(x_shape[0], b, jax.local_device_count())
+    devices = jax.local_device_count()
+    if devices == 1:
+        b = _dividing_chunk(x_shape[0], b)
+    return _shard_friendly_chunk(x_shape[0], b, devices)
+
+
+def _dividing_chunk(n: int, b: int) -> int:
+    """The largest chunk size in ``[2b/3, b]`` that divides ``n``, else ``b``.
+
+    Without a tail chunk the scan's inputs are a free reshape instead of sliced copies of
+    ``x`` and ``g``, and no ``concatenate`` copies the output: measured 5-10% of the im2col
+    forward+backward at batch 128 on the 2-core VM (MnistNet conv2: chunks of 2 instead of
+    3 + a tail of 2; ``cnnjax bench``).
+    """
+    for size in range(min(b, n), 0, -1):
+        if 3 * size < 2 * b:
+            break
+        if n % size == 0:
+            return size
+    return b
 
 
 def _shard_friendly_chunk(n: int, b: int, devices: int) -> int:
