@@ -176,6 +176,23 @@ def test_auto_rule():
     assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 1, 16), depthwise, "cpu") == "xla"
 
 
+def test_auto_rule_medium_kernels_use_fft_inside_the_measured_band():
+    k5 = _conv.ConvGeometry((5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    # LeNet5 conv2: 25 * 196 taps-outputs vs 4 * 18 * 10 frequencies (6.8x), 20 -> 50 channels.
+    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5, "cpu") == "fft"
+    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5, "gpu") == "xla"
+    # Too thin (transforms dominate), too wide (AlexNet conv2: the channel product dominates),
+    # strided, grouped: not FFT.
+    assert _conv._choose_impl((128, 28, 28, 1), (5, 5, 1, 20), k5, "cpu") == "xla_im2col_grad"
+    assert _conv._choose_impl((32, 27, 27, 96), (5, 5, 96, 256), k5, "cpu") == "im2col"
+    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5._replace(stride=(2, 2)),
+                              "cpu") != "fft"
+    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 10, 50), k5._replace(groups=2),
+                              "cpu") != "fft"
+    # Small maps with little overlap: 8x8 maps give 5 * 4 * 84 > 25 * 64 -> the direct sum.
+    assert _conv._choose_impl((128, 8, 8, 32), (5, 5, 32, 32), k5, "cpu") == "im2col"
+
+
 @settings(max_examples=10, deadline=None)
 @given(
     d=st.integers(1, 2),
