@@ -52,6 +52,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -838,8 +839,10 @@ class Config:
     profile: bool = False
 
     def log(self, message: str) -> None:
+        """Progress messages go to stderr (``--verbose``), the tables to stdout."""
         if self.verbose:
-            print(f"[bench] {message}", flush=True)
+            sys.stderr.write(f"[bench] {message}\n")
+            sys.stderr.flush()
 
 
 def _csv(choices: Sequence[str] | None = None):
@@ -958,7 +961,8 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``cnnjax bench`` with parsed ``args``; prints Markdown, optionally writes JSON."""
     cfg = make_config(args)
     result = benchmark(cfg)
-    print(markdown(result), flush=True)
+    sys.stdout.write(markdown(result) + "\n")
+    sys.stdout.flush()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
