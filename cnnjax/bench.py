@@ -218,10 +218,15 @@ def _flax_conv_fn(layer: ConvLayer):
 
 
 def _fwd_bwd(fn: Callable) -> Callable:
-    """``(x, w, ct) -> (dx, dw)``: the forward pass plus the VJP for a fixed cotangent."""
+    """``(x, w, ct) -> (y, dx, dw)``: the forward pass plus the VJP for a fixed cotangent.
+
+    The output ``y`` is returned on purpose: the gradients of a convolution do not depend on
+    its output, so a function returning only ``(dx, dw)`` lets XLA drop the forward pass as
+    dead code and times the backward alone (PyTorch's autograd always runs the forward).
+    """
     def f(x, w, ct):
-        _, vjp = jax.vjp(fn, x, w)
-        return vjp(ct)
+        y, vjp = jax.vjp(fn, x, w)
+        return (y, *vjp(ct))
     return jax.jit(f)
 
 
@@ -342,9 +347,9 @@ def bench_pool(cfg: Config) -> dict[str, Any]:
         y = jax.eval_shape(fn, x, key)
         ct = jnp.ones(y.shape, y.dtype)
 
-        def vjp_fn(x, k, ct, fn=fn):
-            _, vjp = jax.vjp(lambda x: fn(x, k), x)
-            return vjp(ct)
+        def vjp_fn(x, k, ct, fn=fn):  # returns y too, so the forward is not dead code
+            y, vjp = jax.vjp(lambda x: fn(x, k), x)
+            return (y, *vjp(ct))
         fwd[name] = _jax_call(jax.jit(fn), x, key)
         fb[name] = _jax_call(jax.jit(vjp_fn), x, key, ct)
     torch = cfg.torch

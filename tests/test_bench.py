@@ -9,7 +9,12 @@ import argparse
 import json
 import math
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+import cnnjax
 
 from cnnjax import bench
 
@@ -135,3 +140,21 @@ def test_targets_are_checked_against_the_measurements():
     assert not met["k=11 on 64×64: 'auto' uses 'fft'"]
     assert not any("k=3" in t for t in met)
     assert met["folded-BN eval faster than unfolded"]
+
+
+def test_fwd_bwd_keeps_the_forward_pass():
+    """The timed forward+backward returns ``y``: otherwise XLA drops the forward as dead code
+    (a convolution's gradients do not need its output) and only the backward is timed."""
+    x = jnp.ones((2, 6, 6, 3), jnp.float32)
+    w = jnp.ones((3, 3, 3, 4), jnp.float32)
+    ct = jnp.ones((2, 4, 4, 4), jnp.float32)
+    fn = lambda x, w: cnnjax.conv(x, w, impl="im2col")  # noqa: E731
+    y, dx, dw = bench._fwd_bwd(fn)(x, w, ct)
+    np.testing.assert_allclose(y, cnnjax.conv(x, w, impl="xla"), rtol=1e-6)
+    assert dx.shape == x.shape and dw.shape == w.shape
+    def grads_only(x, w, ct):
+        return jax.vjp(fn, x, w)[1](ct)
+
+    kept = bench._fwd_bwd(fn).lower(x, w, ct).compile().as_text().count(" dot(")
+    dropped = jax.jit(grads_only).lower(x, w, ct).compile().as_text().count(" dot(")
+    assert kept == dropped + 1  # the forward matmul survives next to the backward ones
