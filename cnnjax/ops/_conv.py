@@ -147,28 +147,32 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
 
     * GPU/TPU: ``'xla'`` (cuDNN and the TPU convolution emitters beat any hand-written path).
     * CPU, large kernels (``k >= 7`` in every dim, input ``>= 32`` per dim, stride and
-      dilation 1): ``'fft'``, whose cost does not grow with the kernel size (measured at
-      batch 32, 16 -> 16 channels: 11x11 on 64x64 forward 1.8x and forward+backward 5.8x
-      faster than ``'xla'``; 7x7 on 64x64 1.0x / 3.1x; 11x11 on 32x32 1.5x / 9.8x).
+      dilation 1): ``'fft'``, whose cost does not grow with the kernel size. Measured
+      forward+backward (``cnnjax bench --suite fft``, batch 16, 16 -> 16 channels on 64x64):
+      11x11 1.8x and 15x15 2.7x faster than ``'xla'``, 7x7 0.9x; 7x7 on 32x32, 32 -> 32 at
+      batch 128: 298 ms vs 1207 im2col / 2881 xla.
     * CPU, medium kernels on small maps (``k >= 5`` in every dim, stride, dilation and groups
       1, ``prod(k) * prod(out) >= 5 * 4 * F`` where ``F`` is the number of real-FFT
       frequencies -- the direct sum does at least 5x the multiply-adds of the real-stacked
       frequency-domain channel product -- and ``10 <= C_in C_out / (C_in + C_out) <= 32``, so
       that neither the transforms (thin layers) nor the per-frequency matmuls (wide layers)
       dominate): ``'fft'``. Measured forward+backward at batch 128: LeNet5 conv2
-      (14x14, 20 -> 50, 5x5) 35.6 ms vs 67.2 im2col / 78.2 xla; 28x28 16 -> 32 5x5 100 vs 171
-      / 517; 32x32 32 -> 32 5x5 218 vs 489 / 1389; outside the band it loses (64x64 16 -> 16:
-      52 vs 24.5 xla; AlexNet conv2 27x27 96 -> 256 at batch 32: 1041 vs 586 im2col).
+      (14x14, 20 -> 50, 5x5) 58.6 ms vs 80.2 im2col / 100.7 xla; 28x28 16 -> 32 5x5 124 vs 180
+      / 560; 32x32 32 -> 32 5x5 228 vs 448 / 1393. Outside the band it loses: 64x64 16 -> 16
+      5x5 at batch 16 97 ms vs 32 xla; AlexNet conv2 (27x27 96 -> 256, batch 32) 1041 vs 586
+      im2col (forward and backward).
     * CPU, depthwise (``C_in / groups == 1``, ``groups > 1``): ``'xla'``; the per-group
       matmuls are too thin to pay for the patch copy.
-    * CPU, ``C_in / groups >= 32`` and stride 1: ``'im2col'``. XLA:CPU's direct convolution
-      runs at ~25-35 GFLOP/s here while a matmul reaches ~150, so patches + one GEMM per
-      group win forward and backward (MnistNet conv2: ~2x forward, ~4x forward+backward,
-      see ``experiments/conv_layer_timing.py``).
-    * CPU, otherwise (thin first layers with ``C_in`` of 1-3, strided layers):
-      ``'xla_im2col_grad'``: XLA's forward, where the patch copy would dominate, and the
-      im2col matmul backward, which is still 1.2-3x faster than XLA's backward convolutions
-      (measured on LeNet5 / MnistNet / ResNet-20 layers at batch 128).
+    * CPU, one or two input channels per group (first layers on grey images):
+      ``'xla_im2col_grad'``: XLA's forward, which beats the patch copy of so thin an input,
+      and the im2col matmul backward (LeNet5 conv1 forward+backward 27.7 GFLOP/s vs 25.0
+      im2col / 13.3 xla; MnistNet conv1 18.1 vs 14.4 / 5.8; ``cnnjax bench``, batch 128).
+    * CPU, otherwise: ``'im2col'``. XLA:CPU's direct convolution runs at ~10-50 GFLOP/s on
+      these layers (its backward convolutions are the slow part) while a matmul reaches
+      ~150, so patches + one GEMM per group win forward+backward: MnistNet conv2 4.7x,
+      VGG-11 conv1/conv2 3.0x/2.0x, ResNet-20 stem 3.7x, stride-2 and 1x1 layers 1.2-5x over
+      ``'xla'`` at batch 128. Known exception: thin layers at small batch, where XLA's
+      convolution is fast (16x64x64x16, 3x3, batch 16: 15.8 ms ``'xla'`` vs 38.8 ms).
 
     Args:
       x_shape: input shape ``[N, *spatial, C_in]`` (after explicit mode padding).
@@ -200,9 +204,9 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
             return "fft"
     if geom.groups > 1 and cig == 1:
         return "xla"
-    if cig >= 32 and all(s == 1 for s in geom.stride):
-        return "im2col"
-    return "xla_im2col_grad"
+    if cig <= 2:
+        return "xla_im2col_grad"
+    return "im2col"
 
 
 def conv(

@@ -152,7 +152,7 @@ def test_auto_dispatches_to_the_chosen_impl(rng, monkeypatch):
     real = _conv._impl_fn
     monkeypatch.setattr(_conv, "_impl_fn", lambda name: calls.append(name) or real(name))
     geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    for c_in in (4, 32):  # the hybrid (XLA forward, im2col backward) and the im2col rule
+    for c_in in (1, 4):  # the hybrid (XLA forward, im2col backward) and the im2col rule
         x, w, b = _make(rng, 2, c_in=c_in, n=5, batch=1)
         y, grads = jax.value_and_grad(
             lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, b, impl="auto"))), (0, 1))(x, w)
@@ -168,7 +168,10 @@ def test_auto_rule():
     geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), geom, "gpu") == "xla"
     assert _conv._choose_impl((8, 32, 32, 32), (3, 3, 32, 32), geom, "cpu") == "im2col"
-    assert _conv._choose_impl((8, 32, 32, 3), (3, 3, 3, 32), geom, "cpu") == "xla_im2col_grad"
+    assert _conv._choose_impl((8, 32, 32, 3), (3, 3, 3, 32), geom, "cpu") == "im2col"
+    assert _conv._choose_impl((8, 28, 28, 1), (3, 3, 1, 32), geom, "cpu") == "xla_im2col_grad"
+    strided = geom._replace(stride=(2, 2))
+    assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), strided, "cpu") == "im2col"
     big = geom._replace(kernel_size=(11, 11))
     assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "cpu") == "fft"
     assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "tpu") == "xla"
