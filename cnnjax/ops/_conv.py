@@ -146,21 +146,19 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
     """The ``impl='auto'`` rule: which implementation to run for a backend and shapes.
 
     * GPU/TPU: ``'xla'`` (cuDNN and the TPU convolution emitters beat any hand-written path).
-    * CPU, large kernels (``k >= 7`` in every dim, input ``>= 32`` per dim, stride and
-      dilation 1): ``'fft'``, whose cost does not grow with the kernel size. Measured
-      forward+backward (``cnnjax bench --suite fft``, batch 16, 16 -> 16 channels on 64x64):
-      11x11 1.8x and 15x15 2.7x faster than ``'xla'``, 7x7 0.9x; 7x7 on 32x32, 32 -> 32 at
-      batch 128: 298 ms vs 1207 im2col / 2881 xla.
-    * CPU, medium kernels on small maps (``k >= 5`` in every dim, stride, dilation and groups
-      1, ``prod(k) * prod(out) >= 5 * 4 * F`` where ``F`` is the number of real-FFT
-      frequencies -- the direct sum does at least 5x the multiply-adds of the real-stacked
-      frequency-domain channel product -- and ``10 <= C_in C_out / (C_in + C_out) <= 32``, so
-      that neither the transforms (thin layers) nor the per-frequency matmuls (wide layers)
-      dominate): ``'fft'``. Measured forward+backward at batch 128: LeNet5 conv2
-      (14x14, 20 -> 50, 5x5) 58.6 ms vs 80.2 im2col / 100.7 xla; 28x28 16 -> 32 5x5 124 vs 180
-      / 560; 32x32 32 -> 32 5x5 228 vs 448 / 1393. Outside the band it loses: 64x64 16 -> 16
-      5x5 at batch 16 97 ms vs 32 xla; AlexNet conv2 (27x27 96 -> 256, batch 32) 1041 vs 586
-      im2col (forward and backward).
+    * CPU, ``k >= 5`` in every dim, stride, dilation and groups 1: ``'fft'`` when the direct
+      sum does many more multiply-adds than the frequency-domain channel product, i.e.
+      ``r = prod(k) * prod(out) / (4 * F)`` is large (``F``: real-FFT frequencies of the padded
+      input) and the transforms do not dominate: ``r >= 30`` (large kernels), or ``r >= 5`` with
+      ``10 <= C_in C_out / (C_in + C_out) <= 32`` (medium kernels, neither thin layers, where
+      the transforms dominate, nor wide ones, where the per-frequency matmuls do). Measured
+      forward+backward (``cnnjax bench``): 11x11 / 15x15 on 64x64, 16 -> 16, batch 16: 1.7x /
+      2.8x faster than ``'xla'``; LeNet5 conv2 (14x14, 20 -> 50, 5x5, batch 128) 58.6 ms vs
+      80.2 im2col / 100.7 xla; 28x28 16 -> 32 5x5 124 vs 180 / 560; 7x7 on 32x32, 32 -> 32,
+      batch 128: 298 vs 1207 / 2881. Outside it loses: 7x7 on 64x64 16 -> 16 (r = 20) 93.5 vs
+      68.6 xla; 5x5 on 64x64 16 -> 16 97 vs 32 xla; AlexNet conv2 (27x27, 96 -> 256) 1041 vs
+      586 im2col. Unit-stride kernels ``>= 7`` that miss the FFT rule go to ``'xla'``: im2col's
+      patches grow with ``k^2`` (7x7 above: 292 ms im2col).
     * CPU, depthwise (``C_in / groups == 1``, ``groups > 1``): ``'xla'``; the per-group
       matmuls are too thin to pay for the patch copy.
     * CPU, one or two input channels per group (first layers on grey images):
@@ -189,19 +187,19 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
     d = len(x_shape) - 2
     spatial = x_shape[1:-1]
     unit = all(s == 1 for s in geom.stride) and all(r == 1 for r in geom.dilation)
-    if all(k >= 7 for k in geom.kernel_size) and all(n >= 32 for n in spatial) and unit:
-        return "fft"
     cig = w_shape[d]
     if unit and geom.groups == 1 and all(k >= 5 for k in geom.kernel_size):
         padded = [n + lo + hi for n, (lo, hi) in zip(spatial, geom.padding)]
         lengths = [_fast_fft_length(n) for n in padded]
         freqs = _checks.prod(lengths[:-1]) * (lengths[-1] // 2 + 1)
         out = _checks.prod(n - k + 1 for n, k in zip(padded, geom.kernel_size))
+        ratio = _checks.prod(geom.kernel_size) * out / (4 * freqs)
         c_out = w_shape[-1]
         harmonic = cig * c_out / (cig + c_out)
-        if (_checks.prod(geom.kernel_size) * out >= 5 * 4 * freqs
-                and 10 <= harmonic <= 32):
+        if ratio >= 30 or (ratio >= 5 and 10 <= harmonic <= 32):
             return "fft"
+        if all(k >= 7 for k in geom.kernel_size):
+            return "xla"
     if geom.groups > 1 and cig == 1:
         return "xla"
     if cig <= 2:

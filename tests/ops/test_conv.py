@@ -192,6 +192,13 @@ def test_auto_rule_medium_kernels_use_fft_inside_the_measured_band():
                               "cpu") != "fft"
     assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 10, 50), k5._replace(groups=2),
                               "cpu") != "fft"
+    # Large kernels: FFT even for thin layers once r >= 30 (11x11 on 64x64: r = 41.8); a 7x7
+    # on the same thin layer (r = 19.5) goes to XLA, whose cost beats im2col's k^2 patches.
+    k11 = _conv.ConvGeometry((11, 11), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    k7 = _conv.ConvGeometry((7, 7), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    assert _conv._choose_impl((16, 64, 64, 16), (11, 11, 16, 16), k11, "cpu") == "fft"
+    assert _conv._choose_impl((16, 64, 64, 16), (7, 7, 16, 16), k7, "cpu") == "xla"
+    assert _conv._choose_impl((128, 26, 26, 32), (7, 7, 32, 32), k7, "cpu") == "fft"
     # Small maps with little overlap: 8x8 maps give 5 * 4 * 84 > 25 * 64 -> the direct sum.
     assert _conv._choose_impl((128, 8, 8, 32), (5, 5, 32, 32), k5, "cpu") == "im2col"
 
