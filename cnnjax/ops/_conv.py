@@ -136,11 +136,6 @@ def _impl_fn(name: str):
     return conv_fft
 
 
-def _fast_fft_length(n: int) -> int:
-    from cnnjax.ops._fft_conv import _fast_length
-    return _fast_length(n)
-
-
 def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeometry,
                  backend: str | None = None) -> str:
     """The ``impl='auto'`` rule: which implementation to run for a backend and shapes.
@@ -189,11 +184,9 @@ def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeome
     unit = all(s == 1 for s in geom.stride) and all(r == 1 for r in geom.dilation)
     cig = w_shape[d]
     if unit and geom.groups == 1 and all(k >= 5 for k in geom.kernel_size):
+        from cnnjax.ops._fft_conv import direct_over_product  # lazy: it imports this module
         padded = [n + lo + hi for n, (lo, hi) in zip(spatial, geom.padding)]
-        lengths = [_fast_fft_length(n) for n in padded]
-        freqs = _checks.prod(lengths[:-1]) * (lengths[-1] // 2 + 1)
-        out = _checks.prod(n - k + 1 for n, k in zip(padded, geom.kernel_size))
-        ratio = _checks.prod(geom.kernel_size) * out / (4 * freqs)
+        ratio = direct_over_product(padded, geom.kernel_size)
         c_out = w_shape[-1]
         harmonic = cig * c_out / (cig + c_out)
         if ratio >= 30 or (ratio >= 5 and 10 <= harmonic <= 32):

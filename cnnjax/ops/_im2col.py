@@ -138,7 +138,7 @@ def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     b = max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
     devices = jax.local_device_count()
     if devices == 1:
-        b = _dividing_chunk(x_shape[0], b)
+        return _dividing_chunk(x_shape[0], b)
     return _shard_friendly_chunk(x_shape[0], b, devices)
 
 
@@ -186,12 +186,13 @@ def _over_chunks(fn, init, b: int, *arrays):
     n = arrays[0].shape[0]
     k = n // b
     main = k * b
-    if jax.local_device_count() > 1:
+    interleave = jax.local_device_count() > 1  # contiguous on one device: no transposes
+    if interleave:
         stacked = [jnp.swapaxes(a[:main].reshape(b, k, *a.shape[1:]), 0, 1) for a in arrays]
-    else:  # contiguous chunks: no transposing copies on one device
+    else:
         stacked = [a[:main].reshape(k, b, *a.shape[1:]) for a in arrays]
     carry, ys = lax.scan(lambda c, xs: fn(c, *xs), init, stacked)
-    if jax.local_device_count() > 1:
+    if interleave:
         ys = jnp.swapaxes(ys, 0, 1)
     ys = ys.reshape(main, *ys.shape[2:])
     if main < n:
