@@ -67,7 +67,6 @@ import optax
 
 import cnnjax
 import cnnjax.models
-from cnnjax.ops import _conv
 
 SUITES = ("conv", "pool", "train", "memory", "fft")
 IMPLS = ("xla", "im2col", "fft", "auto")
@@ -298,9 +297,7 @@ def bench_conv(cfg: Config) -> list[dict[str, Any]]:
 
 def _auto_choice(x, w, layer: ConvLayer) -> str:
     """Which impl ``impl='auto'`` runs for this layer (reported next to its timing)."""
-    pads = ((layer.padding, layer.padding),) * 2
-    geom = _conv.ConvGeometry((layer.k, layer.k), (layer.stride,) * 2, pads, (1, 1), 1)
-    return _conv._choose_impl(x.shape, w.shape, geom)
+    return cnnjax.conv_impl(x.shape, w.shape, stride=layer.stride, padding=layer.padding)
 
 
 def _pool_ops():

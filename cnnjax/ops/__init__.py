@@ -6,11 +6,13 @@ re-exports the public names of ``shared/API.md``.
 """
 # Each family owns one block below; keep the blocks separate.
 
-# --- convolution (_conv.py, _im2col.py, _fft_conv.py, _conv_matrix.py) ---
-from cnnjax.ops._conv import conv, conv_transpose
+# --- convolution (_conv.py over _conv_*.py, _im2col.py, _receptive_field.py) ---
+from cnnjax.ops._conv import conv, conv_impl, conv_transpose
+from cnnjax.ops._conv_geometry import conv_output_shape
+from cnnjax.ops._conv_impls import CONV_IMPLS
+from cnnjax.ops._conv_matrix import conv_matrix
 from cnnjax.ops._im2col import col2im, im2col
-from cnnjax.ops._geometry import (
-    ReceptiveField, conv_matrix, conv_output_shape, receptive_field)
+from cnnjax.ops._receptive_field import ReceptiveField, receptive_field
 
 # --- pooling (_pool.py, _lp_pool.py, _mixed_pool.py, _stochastic_pool.py, _spectral_pool.py) ---
 from cnnjax.ops._pool import avg_pool, max_pool, max_pool_with_indices, max_unpool, sum_pool

@@ -131,32 +131,6 @@ def canonical_padding(
     return pairs
 
 
-def output_size(n: int, k: int, s: int, lo: int, hi: int, dilation: int = 1,
-                ceil_mode: bool = False) -> int:
-    """``floor((n + lo + hi - dilation*(k-1) - 1)/s) + 1`` (PyTorch's ceil rule if ``ceil_mode``).
-
-    With ``ceil_mode`` the last window must start inside the input or the left padding
-    (PyTorch ``pooling_output_shape``); the result may be ``<= 0`` for windows that do not fit,
-    which callers reject.
-    """
-    k_eff = dilation * (k - 1) + 1
-    num = n + lo + hi - k_eff
-    if ceil_mode:
-        out = -(-num // s) + 1
-        if (out - 1) * s >= n + lo:
-            out -= 1
-        return out
-    return num // s + 1 if num >= 0 else 0
-
-
-def ceil_extra_padding(n: int, k: int, s: int, lo: int, hi: int, out: int,
-                       dilation: int = 1) -> int:
-    """Extra high-side padding so that a VALID window op over the padded input gives ``out``."""
-    k_eff = dilation * (k - 1) + 1
-    need = (out - 1) * s + k_eff
-    return max(need - (n + lo + hi), 0)
-
-
 def check_window_fits(spatial: Sequence[int], window: Sequence[int], pads: Padding,
                       op: str, *, dilation: Sequence[int] | None = None,
                       name: str = "window_shape") -> None:

@@ -1,55 +1,33 @@
-"""Convolution front-end: validation, padding modes, impl dispatch, the XLA impl, transpose.
+"""Convolution front end: ``conv``, ``conv_transpose`` and ``conv_impl``.
 
-Seeds (lecture 3): a convolutional layer computes the cross-correlation
+Lecture 3: a convolutional layer computes the cross-correlation
 
-    out[n, o, co] = b[co] + sum_k sum_ci w[k, ci, co] * xpad[n, o*stride + k*dilation, g*C_in/G + ci]
+    out[n, o, co] = b[co]
+                    + sum_k sum_ci w[k, ci, co] * xpad[n, o*stride + k*dilation, g*C_in/G + ci]
 
-over ``d`` spatial dims, channels-last, kernel ``[*k, C_in // groups, C_out]``. The same
-function has three implementations that agree to round-off:
-
-* ``'xla'``: ``lax.conv_general_dilated`` (cuDNN / oneDNN / XLA's own kernels);
-* ``'im2col'``: hand-written patch extraction plus one matmul per group (``_im2col.py``);
-* ``'fft'``: the convolution theorem (``_fft_conv.py``).
-
-``padding_mode`` other than ``'zeros'`` follows PyTorch: the input is padded explicitly
-(``reflect`` / ``replicate`` / ``circular``) and the convolution then runs ``VALID``.
+over ``d`` spatial dims, channels-last, kernel ``[*k, C_in // groups, C_out]``. This module
+validates the arguments (their geometry: ``_conv_geometry.py``), pads explicitly for a
+``padding_mode`` other than ``'zeros'`` (PyTorch: pad, then convolve ``VALID``) and runs the
+implementation named by ``impl`` from the registry (``_conv_impls.py``): ``'xla'``
+(``_conv_xla.py``), ``'im2col'`` and ``'xla_im2col_grad'`` (``_conv_im2col.py``), ``'fft'``
+(``_conv_fft.py``), or ``'auto'``, which asks the dispatch policy (``_conv_policy.py``).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from cnnjax.ops import _checks
+from cnnjax.ops._conv_geometry import (
+    ConvGeometry, check_groups, conv_geometry, window_geometry)
+from cnnjax.ops._conv_impls import conv_impl_fn
+from cnnjax.ops._conv_policy import choose_impl
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-IMPLS = ("auto", "xla", "im2col", "fft")
 _JNP_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-class ConvGeometry(NamedTuple):
-    """Canonical static hyperparameters of one convolution (all ``d``-tuples)."""
-
-    kernel_size: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[tuple[int, int], ...]
-    dilation: tuple[int, ...]
-    groups: int
-
-
-def _check_groups(op: str, groups: Any, c_in: int, c_out: int) -> int:
-    if not _checks._is_int(groups):
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.", TypeError)
-    if groups < 1:
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.")
-    if c_in % groups:
-        _checks.fail(op, f"groups ({groups}) must divide the input channels C_in ({c_in}).")
-    if c_out % groups:
-        _checks.fail(op, f"groups ({groups}) must divide the output channels C_out ({c_out}).")
-    return int(groups)
 
 
 def _common_dtype(*arrays: jax.Array):
@@ -60,28 +38,18 @@ def _common_dtype(*arrays: jax.Array):
     return dtype
 
 
-def _validate(op: str, x, w, b, stride, padding, dilation, groups):
-    """Shared checks of ``conv``: returns ``(x, w, b, geometry)`` with arrays cast to one dtype."""
+def _arrays(op: str, x: Any, w: Any) -> tuple[jax.Array, jax.Array, int]:
+    """``(x, w, d)``: both as floating arrays, ``x`` of rank ``d + 2``."""
     x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
     d = _checks.spatial_rank(x, op)
     w = jnp.asarray(w)
     _checks.check_floating(x, op, "x")
     _checks.check_floating(w, op, "w")
-    if w.ndim != d + 2:
-        _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for a "
-                         f"rank-{x.ndim} x, got w.shape {w.shape}.")
-    c_in, c_out = x.shape[-1], w.shape[-1]
-    groups = _check_groups(op, groups, c_in, c_out)
-    if w.shape[-2] != c_in // groups:
-        _checks.fail(op, f"w.shape[-2] must equal C_in // groups = {c_in} // {groups} = "
-                         f"{c_in // groups}, got w.shape {w.shape}.")
-    k = tuple(int(v) for v in w.shape[:d])
-    if any(v < 1 for v in k):
-        _checks.fail(op, f"w must have a non-empty kernel, got w.shape {w.shape}.")
-    s = _checks.ntuple(stride, d, op, "stride")
-    r = _checks.ntuple(dilation, d, op, "dilation")
-    spatial = tuple(x.shape[1:-1])
-    pads = _checks.canonical_padding(padding, spatial, k, s, op, dilation=r)
+    return x, w, d
+
+
+def _one_dtype(op: str, x: jax.Array, w: jax.Array, b: Any, c_out: int):
+    """``(x, w, b)`` cast to their promoted dtype after checking the bias shape ``[C_out]``."""
     arrays = [x, w]
     if b is not None:
         b = jnp.asarray(b)
@@ -90,114 +58,34 @@ def _validate(op: str, x, w, b, stride, padding, dilation, groups):
             _checks.fail(op, f"b must have shape (C_out,) = ({c_out},), got {b.shape}.")
         arrays.append(b)
     dtype = _common_dtype(*arrays)
-    x, w = x.astype(dtype), w.astype(dtype)
-    b = None if b is None else b.astype(dtype)
-    return x, w, b, ConvGeometry(k, s, pads, r, groups)
+    return x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype)
 
 
-def _pad_mode(op: str, x: jax.Array, pads, padding_mode: str) -> jax.Array:
-    """Explicit non-zero padding (PyTorch ``padding_mode``)."""
-    spatial = x.shape[1:-1]
-    for i, (n, (lo, hi)) in enumerate(zip(spatial, pads)):
-        if padding_mode == "reflect" and max(lo, hi) >= n:
-            _checks.fail(op, f"padding_mode='reflect' needs padding < input size in every dim, "
-                             f"got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
-        if padding_mode == "circular" and max(lo, hi) > n:
-            _checks.fail(op, f"padding_mode='circular' needs padding <= input size in every dim, "
-                             f"got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
-    return jnp.pad(x, ((0, 0), *pads, (0, 0)), mode=_JNP_PAD_MODE[padding_mode])
+def _add_bias(y: jax.Array, b: jax.Array | None) -> jax.Array:
+    return y if b is None else y + b.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
-def _dimension_numbers(d: int) -> lax.ConvDimensionNumbers:
-    # Channels-last input/output [N, *S, C] and kernel [*k, I, O], expressed as index specs.
-    spatial = tuple(range(1, d + 1))
-    return lax.ConvDimensionNumbers(
-        lhs_spec=(0, d + 1, *spatial), rhs_spec=(d + 1, d, *range(d)),
-        out_spec=(0, d + 1, *spatial))
+def _explicit_padding(op: str, x_shape: Sequence[int], geom: ConvGeometry,
+                      padding_mode: str) -> tuple[tuple[int, ...], ConvGeometry]:
+    """Input shape and geometry of the convolution that runs after ``padding_mode`` padding.
 
-
-def conv_xla(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> jax.Array:
-    """``lax.conv_general_dilated`` with canonical (validated) arguments."""
-    d = x.ndim - 2
-    return lax.conv_general_dilated(
-        x, w, window_strides=geom.stride, padding=geom.padding, rhs_dilation=geom.dilation,
-        dimension_numbers=_dimension_numbers(d), feature_group_count=geom.groups,
-        precision=precision)
-
-
-def _impl_fn(name: str):
-    # Imported lazily: the impl modules import ConvGeometry from here.
-    if name == "xla":
-        return conv_xla
-    if name in ("im2col", "xla_im2col_grad"):
-        from cnnjax.ops import _im2col
-        return _im2col.conv_im2col if name == "im2col" else _im2col.conv_xla_im2col_grad
-    from cnnjax.ops._fft_conv import conv_fft
-    return conv_fft
-
-
-def _choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geom: ConvGeometry,
-                 backend: str | None = None) -> str:
-    """The ``impl='auto'`` rule: which implementation to run for a backend and shapes.
-
-    * GPU/TPU: ``'xla'`` (cuDNN and the TPU convolution emitters beat any hand-written path).
-    * CPU, ``k >= 5`` in every dim, stride, dilation and groups 1: ``'fft'`` when the direct
-      sum does many more multiply-adds than the frequency-domain channel product, i.e.
-      ``r = prod(k) * prod(out) / (4 * F)`` is large (``F``: real-FFT frequencies of the padded
-      input) and the transforms do not dominate: ``r >= 30`` (large kernels), or ``r >= 5`` with
-      ``10 <= C_in C_out / (C_in + C_out) <= 32`` (medium kernels, neither thin layers, where
-      the transforms dominate, nor wide ones, where the per-frequency matmuls do). Measured
-      forward+backward (``cnnjax bench``): 11x11 / 15x15 on 64x64, 16 -> 16, batch 16: 1.7x /
-      2.8x faster than ``'xla'``; LeNet5 conv2 (14x14, 20 -> 50, 5x5, batch 128) 58.6 ms vs
-      80.2 im2col / 100.7 xla; 28x28 16 -> 32 5x5 124 vs 180 / 560; 7x7 on 32x32, 32 -> 32,
-      batch 128: 298 vs 1207 / 2881. Outside it loses: 7x7 on 64x64 16 -> 16 (r = 20) 93.5 vs
-      68.6 xla; 5x5 on 64x64 16 -> 16 97 vs 32 xla; AlexNet conv2 (27x27, 96 -> 256) 1041 vs
-      586 im2col. Unit-stride kernels ``>= 7`` that miss the FFT rule go to ``'xla'``: im2col's
-      patches grow with ``k^2`` (7x7 above: 292 ms im2col).
-    * CPU, depthwise (``C_in / groups == 1``, ``groups > 1``): ``'xla'``; the per-group
-      matmuls are too thin to pay for the patch copy.
-    * CPU, one or two input channels per group (first layers on grey images):
-      ``'xla_im2col_grad'``: XLA's forward, which beats the patch copy of so thin an input,
-      and the im2col matmul backward (LeNet5 conv1 forward+backward 27.7 GFLOP/s vs 25.0
-      im2col / 13.3 xla; MnistNet conv1 18.1 vs 14.4 / 5.8; ``cnnjax bench``, batch 128).
-    * CPU, otherwise: ``'im2col'``. XLA:CPU's direct convolution runs at ~10-50 GFLOP/s on
-      these layers (its backward convolutions are the slow part) while a matmul reaches
-      ~150, so patches + one GEMM per group win forward+backward: MnistNet conv2 4.7x,
-      VGG-11 conv1/conv2 3.0x/2.0x, ResNet-20 stem 3.7x, stride-2 and 1x1 layers 1.2-5x over
-      ``'xla'`` at batch 128. Known exception: thin layers at small batch, where XLA's
-      convolution is fast (16x64x64x16, 3x3, batch 16: 15.8 ms ``'xla'`` vs 38.8 ms).
-
-    Args:
-      x_shape: input shape ``[N, *spatial, C_in]`` (after explicit mode padding).
-      w_shape: kernel shape ``[*k, C_in // groups, C_out]``.
-      geom: the canonical geometry.
-      backend: ``jax.default_backend()`` when ``None``.
-
-    Returns:
-      ``'xla'``, ``'im2col'``, ``'fft'`` or ``'xla_im2col_grad'``.
+    ``'zeros'`` keeps the padding in the geometry; the other modes pad the input explicitly
+    (PyTorch ``padding_mode``) and run unpadded. Raises unless the kernel then fits.
     """
-    backend = backend or jax.default_backend()
-    if backend != "cpu":
-        return "xla"
-    d = len(x_shape) - 2
-    spatial = x_shape[1:-1]
-    unit = all(s == 1 for s in geom.stride) and all(r == 1 for r in geom.dilation)
-    cig = w_shape[d]
-    if unit and geom.groups == 1 and all(k >= 5 for k in geom.kernel_size):
-        from cnnjax.ops._fft_conv import direct_over_product  # lazy: it imports this module
-        padded = [n + lo + hi for n, (lo, hi) in zip(spatial, geom.padding)]
-        ratio = direct_over_product(padded, geom.kernel_size)
-        c_out = w_shape[-1]
-        harmonic = cig * c_out / (cig + c_out)
-        if ratio >= 30 or (ratio >= 5 and 10 <= harmonic <= 32):
-            return "fft"
-        if all(k >= 7 for k in geom.kernel_size):
-            return "xla"
-    if geom.groups > 1 and cig == 1:
-        return "xla"
-    if cig <= 2:
-        return "xla_im2col_grad"
-    return "im2col"
+    spatial = tuple(x_shape[1:-1])
+    if padding_mode != "zeros":
+        for i, (n, (lo, hi)) in enumerate(zip(spatial, geom.padding)):
+            if padding_mode == "reflect" and max(lo, hi) >= n:
+                _checks.fail(op, f"padding_mode='reflect' needs padding < input size in every "
+                                 f"dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
+            if padding_mode == "circular" and max(lo, hi) > n:
+                _checks.fail(op, f"padding_mode='circular' needs padding <= input size in every "
+                                 f"dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
+        spatial = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, geom.padding))
+        geom = geom.unpadded()
+    _checks.check_window_fits(spatial, geom.kernel_size, geom.padding, op,
+                              dilation=geom.dilation, name="w (kernel)")
+    return (x_shape[0], *spatial, x_shape[-1]), geom
 
 
 def conv(
@@ -230,16 +118,27 @@ def conv(
       groups: feature groups; ``groups == C_in`` is a depthwise convolution.
       padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'`` (PyTorch
         meaning: pad explicitly by the ``padding`` amounts, then convolve ``VALID``).
-      impl: ``'xla'``, ``'im2col'``, ``'fft'`` or ``'auto'`` (see ``_choose_impl``). The
-        im2col backward pass is a ``jax.custom_vjp`` (matmuls instead of XLA's backward
-        convolutions), so ``'im2col'`` -- and ``'auto'`` on CPU when it picks it -- supports
-        reverse mode (``grad``/``vjp``, also nested) but not ``jvp``/``jacfwd``; use
-        ``'xla'`` or ``'fft'`` for forward-mode autodiff.
+      impl: one of ``CONV_IMPLS``: ``'xla'`` (``lax.conv_general_dilated``), ``'im2col'``
+        (patches + one matmul per group), ``'fft'`` (the convolution theorem),
+        ``'xla_im2col_grad'`` (XLA's forward, im2col's backward) or ``'auto'``: the impl
+        ``conv_impl`` names for the backend and shapes (``'xla'`` off CPU; on CPU a static
+        rule, with the measurements behind it in ``docs/benchmark.md``).
       precision: ``lax.Precision`` for the XLA convolution / im2col matmul (unused by
         ``'fft'``).
 
     Returns:
       ``[N, *out_spatial, C_out]`` in the promoted dtype of ``x``, ``w`` (and ``b``).
+
+    Note:
+      The im2col backward pass is a ``jax.custom_vjp`` (matmuls instead of XLA's backward
+      convolutions), so ``'im2col'`` and ``'xla_im2col_grad'`` -- and ``'auto'`` on CPU when
+      it picks them -- support reverse mode (``grad``/``vjp``, also nested) but not
+      ``jvp``/``jacfwd``; use ``'xla'`` or ``'fft'`` for forward-mode autodiff.
+
+      With ``'fft'`` (which ``'auto'`` picks for large kernels on CPU) one non-finite input
+      value (inf or NaN) makes the whole output map of its example non-finite -- every
+      position of every output channel of its group -- where the direct impls spoil only the
+      outputs whose window contains it: the transforms mix all positions.
 
     Example:
       >>> x = jnp.ones((2, 28, 28, 1)); w = jnp.ones((5, 5, 1, 20))
@@ -247,20 +146,69 @@ def conv(
       (2, 28, 28, 20)
     """
     op = "conv"
-    x, w, b, geom = _validate(op, x, w, b, stride, padding, dilation, groups)
+    x, w, _ = _arrays(op, x, w)
+    geom = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    x, w, b = _one_dtype(op, x, w, b, w.shape[-1])
     _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
-    _checks.check_choice(impl, IMPLS, op, "impl")
+    fn = conv_impl_fn(impl, op)
+    _, run = _explicit_padding(op, x.shape, geom, padding_mode)
     if padding_mode != "zeros":
-        x = _pad_mode(op, x, geom.padding, padding_mode)
-        geom = geom._replace(padding=((0, 0),) * len(geom.stride))
-    _checks.check_window_fits(x.shape[1:-1], geom.kernel_size, geom.padding, op,
-                              dilation=geom.dilation, name="w (kernel)")
-    if impl == "auto":
-        impl = _choose_impl(x.shape, w.shape, geom)
-    y = _impl_fn(impl)(x, w, geom, precision)
-    if b is not None:
-        y = y + b.reshape((1,) * (y.ndim - 1) + (-1,))
-    return y
+        x = jnp.pad(x, ((0, 0), *geom.padding, (0, 0)), mode=_JNP_PAD_MODE[padding_mode])
+    return _add_bias(fn(x, w, run, precision), b)
+
+
+def _shape(op: str, name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        _checks.fail(op, f"{name} must be a sequence of ints, got {value!r}.", TypeError)
+    return _checks.ntuple(tuple(value), len(value), op, name, min_value=0)
+
+
+def conv_impl(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "VALID",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    backend: str | None = None,
+) -> str:
+    """The implementation ``conv(..., impl='auto')`` runs for these shapes and arguments.
+
+    The same validation as ``conv`` (on shapes instead of arrays), then the dispatch policy:
+    off CPU ``'xla'``; on CPU a static rule over the kernel size, the channels and an FFT
+    cost ratio, documented with the measurements behind it in ``docs/benchmark.md``
+    ("Why `auto` picks what it picks").
+
+    Args:
+      x_shape: input shape ``(N, *spatial, C_in)`` with 1, 2 or 3 spatial dims.
+      w_shape: kernel shape ``(*kernel_size, C_in // groups, C_out)``.
+      stride, padding, dilation, groups, padding_mode: as in ``conv``.
+      backend: ``'cpu'``, ``'gpu'``, ``'tpu'``, ...; ``jax.default_backend()`` when ``None``.
+
+    Returns:
+      A name in ``CONV_IMPLS`` other than ``'auto'``; on that backend
+      ``conv(x, w, impl=name, ...)`` computes exactly what ``impl='auto'`` does.
+
+    Example:
+      >>> conv_impl((128, 28, 28, 1), (5, 5, 1, 20), padding=2, backend="cpu")  # LeNet5 conv1
+      'xla_im2col_grad'
+      >>> conv_impl((128, 14, 14, 20), (5, 5, 20, 50), padding=2, backend="gpu")
+      'xla'
+    """
+    op = "conv_impl"
+    if backend is not None and not isinstance(backend, str):
+        _checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
+                         f"{backend!r}.", TypeError)
+    x_shape = _shape(op, "x_shape", x_shape)
+    w_shape = _shape(op, "w_shape", w_shape)
+    # A shape-only stand-in: the rank check reads nothing but ``ndim`` and ``shape``.
+    _checks.spatial_rank(jax.ShapeDtypeStruct(x_shape, jnp.float32), op, name="x_shape")
+    geom = conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups)
+    _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    x_shape, run = _explicit_padding(op, x_shape, geom, padding_mode)
+    return choose_impl(x_shape, w_shape, run, backend)
 
 
 def conv_transpose(
@@ -296,8 +244,8 @@ def conv_transpose(
         (``'VALID'`` means 0).
       output_padding: extra size on the high side of each dim, ``< max(stride, dilation)``.
       groups: feature groups (``groups`` must divide ``C_in`` and ``C_out``).
-      impl: which ``conv`` implementation is transposed (``'auto'``, ``'xla'``,
-        ``'im2col'``, ``'fft'``).
+      impl: which ``conv`` implementation is transposed (one of ``CONV_IMPLS``; ``'auto'``
+        picks it for the matching forward convolution's shapes).
 
     Returns:
       ``[N, *out_spatial, C_out]``.
@@ -308,11 +256,7 @@ def conv_transpose(
       (1, 8, 8, 4)
     """
     op = "conv_transpose"
-    x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    d = _checks.spatial_rank(x, op)
-    w = jnp.asarray(w)
-    _checks.check_floating(x, op, "x")
-    _checks.check_floating(w, op, "w")
+    x, w, d = _arrays(op, x, w)
     if w.ndim != d + 2:
         _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in, C_out // groups]) for "
                          f"a rank-{x.ndim} x, got w.shape {w.shape}.")
@@ -322,52 +266,36 @@ def conv_transpose(
     if not _checks._is_int(groups) or groups < 1:
         _checks.fail(op, f"groups must be a positive int, got {groups!r}.")
     c_out = w.shape[-1] * groups
-    groups = _check_groups(op, groups, c_in, c_out)
-    _checks.check_choice(impl, IMPLS, op, "impl")
-    k = tuple(int(v) for v in w.shape[:d])
-    s = _checks.ntuple(stride, d, op, "stride")
-    r = _checks.ntuple(dilation, d, op, "dilation")
+    groups = check_groups(op, groups, c_in, c_out)
+    fn = conv_impl_fn(impl, op)
     if isinstance(padding, str):
         if padding.upper() != "VALID":
             _checks.fail(op, f"padding must be an int, {d} ints, {d} (lo, hi) pairs or 'VALID' "
                              f"(PyTorch semantics), got {padding!r}.")
         padding = 0
-    pads = _checks.canonical_padding(padding, x.shape[1:-1], k, s, op, dilation=r)
+    geom = window_geometry(op, x.shape[1:-1], w.shape[:d], stride, padding, dilation, groups,
+                           check_fits=False)
+    s, r = geom.stride, geom.dilation
     op_pad = _checks.ntuple(output_padding, d, op, "output_padding", min_value=0)
     for i, (o, ss, rr) in enumerate(zip(op_pad, s, r)):
         if o >= max(ss, rr):
             _checks.fail(op, f"output_padding must be smaller than max(stride, dilation) in every "
                              f"dim, got {output_padding!r} with stride {s} and dilation {r} "
                              f"(dim {i}).")
-    out = tuple((n - 1) * ss - lo - hi + rr * (kk - 1) + o + 1
-                for n, ss, (lo, hi), rr, kk, o in zip(x.shape[1:-1], s, pads, r, k, op_pad))
+    out = geom.transposed_output_shape(x.shape[1:-1], op_pad)
     if any(v < 1 for v in out):
         _checks.fail(op, f"padding {padding!r} crops the output to a non-positive size {out}.")
-    arrays = [x, w]
-    if b is not None:
-        b = jnp.asarray(b)
-        _checks.check_floating(b, op, "b")
-        if b.shape != (c_out,):
-            _checks.fail(op, f"b must have shape (C_out,) = ({c_out},), got {b.shape}.")
-        arrays.append(b)
-    dtype = _common_dtype(*arrays)
-    x, w = x.astype(dtype), w.astype(dtype)
+    x, w, b = _one_dtype(op, x, w, b, c_out)
     # The matching forward conv maps C_out -> C_in channels with kernel [*k, C_out/G, C_in].
     w_fwd = jnp.swapaxes(w, -1, -2)
-    geom = ConvGeometry(k, s, pads, r, groups)
-    fwd_out = tuple(_checks.output_size(n, kk, ss, lo, hi, rr)
-                    for n, kk, ss, (lo, hi), rr in zip(out, k, s, pads, r))
     # With output_padding >= stride (possible when dilation > stride) the forward conv of
     # the output shape has extra high-side outputs; their cotangent is zero.
-    extra = tuple(m - n for m, n in zip(fwd_out, x.shape[1:-1]))
+    extra = tuple(m - n for m, n in zip(geom.output_shape(out), x.shape[1:-1]))
     if any(extra):
         x = jnp.pad(x, ((0, 0), *((0, e) for e in extra), (0, 0)))
-    if impl == "auto":
-        impl = _choose_impl((x.shape[0], *out, c_out), w_fwd.shape, geom)
-    fn = _impl_fn(impl)
-    primal = jnp.zeros((x.shape[0], *out, c_out), dtype)
+    primal = jnp.zeros((x.shape[0], *out, c_out), x.dtype)
     _, vjp = jax.vjp(lambda z: fn(z, w_fwd, geom, None), primal)
     (y,) = vjp(x)
-    if b is not None:
-        y = y + b.astype(dtype).reshape((1,) * (y.ndim - 1) + (-1,))
-    return y
+    return _add_bias(y, b)
+
+

@@ -40,6 +40,7 @@ from jax import lax
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
+from cnnjax.ops._conv_geometry import ceil_extra_padding, output_size
 
 __all__ = [
     "max_pool",
@@ -101,14 +102,14 @@ def pool_geometry(
     if not isinstance(ceil_mode, (bool, np.bool_)):
         fail(op, f"ceil_mode must be a bool, got {ceil_mode!r}.", TypeError)
     out = tuple(
-        _checks.output_size(n, k, s, lo, hi, r, bool(ceil_mode))
+        output_size(n, k, s, lo, hi, r, bool(ceil_mode))
         for n, k, s, (lo, hi), r in zip(spatial, window, strides, pads, dilation)
     )
     if any(o <= 0 for o in out):
         fail(op, f"the output would be empty (spatial shape {out}) for input spatial shape "
                  f"{spatial}, window_shape {window}, strides {strides} and padding {pads}.")
     full_pads = tuple(
-        (lo, hi + _checks.ceil_extra_padding(n, k, s, lo, hi, o, r))
+        (lo, hi + ceil_extra_padding(n, k, s, lo, hi, o, r))
         for n, k, s, (lo, hi), r, o in zip(spatial, window, strides, pads, dilation, out)
     )
     return PoolGeometry(window, strides, dilation, pads, full_pads, spatial, out)

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import cnnjax
-from cnnjax.ops import _conv, _im2col
 from tests.reference import conv as ref
 
 IMPLS = ("xla", "im2col", "fft")
@@ -102,20 +101,6 @@ def test_gradients(rng, impl, d):
     check_grads(_jit_conv(**kw), (x, w), order=1, modes=GRAD_MODES[impl])
 
 
-def test_im2col_gradients_second_order_and_chunked(rng, monkeypatch):
-    # Tiny chunks force the lax.scan batch-chunk path (with a tail) in forward and backward.
-    monkeypatch.setattr(_im2col, "_CHUNK_BYTES", 1)
-    x, w, b = _make(rng, 2, c_in=2, c_out=4, n=5, k=3, groups=2, batch=3)
-    kw = dict(padding="SAME", groups=2, impl="im2col")
-    f = _jit_conv(**kw)
-    check_grads(f, (x, w), order=2, modes=("rev",))
-    g_im2col = jax.grad(lambda x, w: jnp.sum(jnp.sin(f(x, w))), (0, 1))(x, w)
-    g_xla = jax.grad(lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, padding="SAME", groups=2,
-                                                               impl="xla"))), (0, 1))(x, w)
-    for a, e in zip(g_im2col, g_xla):
-        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 def test_jit_equals_eager_and_vmap_equals_batch(rng, impl):
     x, w, b = _make(rng, 2, c_in=4, c_out=6, n=7, groups=2)
@@ -147,61 +132,19 @@ def test_precision_is_forwarded(rng):
         np.testing.assert_allclose(y, ref.conv(x, w), rtol=1e-4, atol=1e-4)
 
 
-def test_auto_dispatches_to_the_chosen_impl(rng, monkeypatch):
-    calls = []
-    real = _conv._impl_fn
-    monkeypatch.setattr(_conv, "_impl_fn", lambda name: calls.append(name) or real(name))
-    geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    for c_in in (1, 4):  # the hybrid (XLA forward, im2col backward) and the im2col rule
-        x, w, b = _make(rng, 2, c_in=c_in, n=5, batch=1)
-        y, grads = jax.value_and_grad(
-            lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, b, impl="auto"))), (0, 1))(x, w)
-        assert calls[-1] == _conv._choose_impl(x.shape, w.shape, geom)
-        want = jax.grad(lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, b, impl="xla"))),
-                        (0, 1))(x, w)
-        for a, e in zip(grads, want):
-            np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-9)
-    assert calls[::2] == ["xla_im2col_grad", "im2col"]  # odd entries: the 'xla' references
-
-
-def test_auto_rule():
-    geom = _conv.ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), geom, "gpu") == "xla"
-    assert _conv._choose_impl((8, 32, 32, 32), (3, 3, 32, 32), geom, "cpu") == "im2col"
-    assert _conv._choose_impl((8, 32, 32, 3), (3, 3, 3, 32), geom, "cpu") == "im2col"
-    assert _conv._choose_impl((8, 28, 28, 1), (3, 3, 1, 32), geom, "cpu") == "xla_im2col_grad"
-    strided = geom._replace(stride=(2, 2))
-    assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 16, 32), strided, "cpu") == "im2col"
-    big = geom._replace(kernel_size=(11, 11))
-    assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "cpu") == "fft"
-    assert _conv._choose_impl((8, 64, 64, 3), (11, 11, 3, 8), big, "tpu") == "xla"
-    depthwise = geom._replace(groups=16)
-    assert _conv._choose_impl((8, 32, 32, 16), (3, 3, 1, 16), depthwise, "cpu") == "xla"
-
-
-def test_auto_rule_medium_kernels_use_fft_inside_the_measured_band():
-    k5 = _conv.ConvGeometry((5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
-    # LeNet5 conv2: 25 * 196 taps-outputs vs 4 * 18 * 10 frequencies (6.8x), 20 -> 50 channels.
-    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5, "cpu") == "fft"
-    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5, "gpu") == "xla"
-    # Too thin (transforms dominate), too wide (AlexNet conv2: the channel product dominates),
-    # strided, grouped: not FFT.
-    assert _conv._choose_impl((128, 28, 28, 1), (5, 5, 1, 20), k5, "cpu") == "xla_im2col_grad"
-    assert _conv._choose_impl((32, 27, 27, 96), (5, 5, 96, 256), k5, "cpu") == "im2col"
-    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 20, 50), k5._replace(stride=(2, 2)),
-                              "cpu") != "fft"
-    assert _conv._choose_impl((128, 14, 14, 20), (5, 5, 10, 50), k5._replace(groups=2),
-                              "cpu") != "fft"
-    # Large kernels: FFT even for thin layers once r >= 30 (11x11 on 64x64: r = 41.8); a 7x7
-    # on the same thin layer (r = 19.5) goes to XLA, whose cost beats im2col's k^2 patches.
-    k11 = _conv.ConvGeometry((11, 11), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    k7 = _conv.ConvGeometry((7, 7), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-    assert _conv._choose_impl((16, 64, 64, 16), (11, 11, 16, 16), k11, "cpu") == "fft"
-    assert _conv._choose_impl((16, 64, 64, 16), (7, 7, 16, 16), k7, "cpu") == "xla"
-    assert _conv._choose_impl((128, 26, 26, 32), (7, 7, 32, 32), k7, "cpu") == "fft"
-    # Small maps with little overlap: 8x8 maps give 5 * 4 * 84 > 25 * 64 -> the direct sum.
-    assert _conv._choose_impl((128, 8, 8, 32), (5, 5, 32, 32), k5, "cpu") == "im2col"
-
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fft_spreads_a_non_finite_input_over_the_whole_output_map(rng, bad):
+    # As conv's docstring says: the transforms mix all positions, so one inf/NaN spoils every
+    # output of its example in its group's channels; the direct impls only its windows.
+    x, w, _ = _make(rng, 2, c_in=4, c_out=4, n=8, groups=2)
+    x[0, 2, 3, 0] = bad  # example 0, a channel of group 0 (output channels 0 and 1)
+    fft = np.asarray(cnnjax.conv(x, w, groups=2, impl="fft"))
+    assert not np.isfinite(fft[0, ..., :2]).any()
+    assert np.isfinite(fft[0, ..., 2:]).all() and np.isfinite(fft[1]).all()
+    for impl in ("xla", "im2col"):
+        direct = np.asarray(cnnjax.conv(x, w, groups=2, impl=impl))
+        spoilt = ~np.isfinite(direct[0])
+        assert spoilt[0:3, 1:4, :2].all() and spoilt.sum() == 3 * 3 * 2, impl
 
 @settings(max_examples=10, deadline=None)
 @given(

@@ -1,11 +1,10 @@
-"""Tests of ``cnnjax.im2col`` / ``cnnjax.col2im`` and the chunked im2col conv path."""
+"""Tests of ``cnnjax.im2col`` / ``cnnjax.col2im``."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import cnnjax
-from cnnjax.ops import _im2col
 from tests.reference import conv as ref
 
 CASES = [  # d, kernel_size, stride, padding, dilation
@@ -59,22 +58,6 @@ def test_eager_vmap_and_dtype(rng):
     np.testing.assert_allclose(mapped, back)
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 300])
-def test_batch_chunking_is_invisible(rng, monkeypatch, chunk_bytes):
-    # 1 byte: one example per lax.scan step; 300 bytes: chunks of 2 plus a tail of 1.
-    monkeypatch.setattr(_im2col, "_CHUNK_BYTES", chunk_bytes)
-    x = rng.normal(size=(5, 4, 4, 2))
-    w = rng.normal(size=(3, 3, 1, 4))
-    f = lambda x, w: cnnjax.conv(x, w, padding=1, groups=2, impl="im2col")  # noqa: E731
-    loss = lambda f: lambda x, w: jnp.sum(jnp.cos(f(x, w)))  # noqa: E731
-    np.testing.assert_allclose(jax.jit(f)(x, w), ref.conv(x, w, padding=1, groups=2), rtol=1e-10)
-    xla = lambda x, w: cnnjax.conv(x, w, padding=1, groups=2, impl="xla")  # noqa: E731
-    got = jax.jit(jax.grad(loss(f), (0, 1)))(x, w)
-    want = jax.grad(loss(xla), (0, 1))(x, w)
-    for a, e in zip(got, want):
-        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
-
-
 def test_bad_input():
     x = np.ones((1, 4, 4, 2))
     with pytest.raises(ValueError, match="im2col: x must have rank"):
@@ -87,42 +70,3 @@ def test_bad_input():
         cnnjax.col2im(np.ones((1, 2, 2, 9)), x.shape, 3)
     with pytest.raises(ValueError, match="col2im: input_shape must be"):
         cnnjax.col2im(np.ones((1, 2, 2, 18)), (4, 4), 3)
-
-
-def test_shard_friendly_chunk_sizes():
-    assert _im2col._shard_friendly_chunk(128, 3, 1) == 3       # one device: untouched
-    assert _im2col._shard_friendly_chunk(128, 3, 4) == 4       # divides 128, multiple of 4
-    assert _im2col._shard_friendly_chunk(96, 5, 4) == 8
-    assert _im2col._shard_friendly_chunk(10, 3, 4) == 3        # nothing fits: keep b + tail
-    assert _im2col._shard_friendly_chunk(8, 20, 4) == 20       # b >= n: one chunk
-
-
-_SHARDED_SCRIPT = r"""
-import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-import jax, jax.numpy as jnp, numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from cnnjax.ops import _im2col
-import cnnjax
-_im2col._CHUNK_BYTES = 4 * 9 * 8 * 8 * 3 * 4     # force ~4-example chunks
-mesh = Mesh(np.array(jax.devices()), ("data",))
-x = jax.random.normal(jax.random.key(0), (16, 10, 10, 3))
-w = jax.random.normal(jax.random.key(1), (3, 3, 3, 5))
-grad = lambda impl: jax.jit(jax.grad(
-    lambda x, w: jnp.sum(jnp.sin(cnnjax.conv(x, w, impl=impl))), argnums=(0, 1)))
-want = grad("xla")(x, w)
-got = grad("im2col")(jax.device_put(x, NamedSharding(mesh, P("data"))), w)
-for a, b in zip(got, want):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-3)
-print("ok")
-"""
-
-
-def test_interleaved_chunks_on_a_sharded_batch_match_xla():
-    """With several devices the chunks interleave the batch; results must not change."""
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")

@@ -1,6 +1,6 @@
 """The ``impl='fft'`` convolution: the convolution theorem.
 
-Seeds (lecture 3, "Fourier transform"): convolution in the spatial domain is a pointwise
+Lecture 3 ("Fourier transform"): convolution in the spatial domain is a pointwise
 product in the frequency domain, ``F(x * w) = F(x) . F(w)``. A CNN layer computes a
 cross-correlation, whose transform is ``F(x) . conj(F(w))``:
 
@@ -25,15 +25,20 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.ops import _checks
-from cnnjax.ops._conv import ConvGeometry
+from cnnjax.ops._conv_geometry import ConvGeometry, output_size
+
+# pocketfft is fastest on lengths whose only prime factors are these.
+_FFT_FRIENDLY_PRIMES = (2, 3, 5)
+# Real multiply-adds per complex one in ``_complex_channel_product``'s real-stacked matmul.
+_REAL_MACS_PER_COMPLEX_MAC = 4
 
 
 def _fast_length(n: int) -> int:
-    """Smallest 2,3,5-smooth integer ``>= n`` (pocketfft is fastest on those sizes)."""
+    """Smallest integer ``>= n`` whose prime factors are all in ``_FFT_FRIENDLY_PRIMES``."""
     m = n
     while True:
         r = m
-        for p in (2, 3, 5):
+        for p in _FFT_FRIENDLY_PRIMES:
             while r % p == 0:
                 r //= p
         if r == 1:
@@ -42,13 +47,17 @@ def _fast_length(n: int) -> int:
 
 
 def direct_over_product(padded: Sequence[int], kernel_size: Sequence[int]) -> float:
-    """``prod(k) * prod(out) / (4 * F)``: multiply-adds of the direct sum over those of the
-    real-stacked frequency-domain channel product (``F`` real-FFT frequencies), per channel
-    pair, for a stride-1, undilated kernel on an input of (already padded) size ``padded``."""
+    """Multiply-adds of the direct sum over those of the frequency-domain channel product.
+
+    ``r = prod(k) * prod(out) / (4 * F)`` per channel pair, for a stride-1, undilated kernel
+    on an input of (already padded) size ``padded``: ``F`` real-FFT frequencies, each a
+    complex multiply-add done as 4 real ones (``_REAL_MACS_PER_COMPLEX_MAC``). ``impl='auto'``
+    sends large ``r`` to the FFT (``StaticRule``).
+    """
     lengths = [_fast_length(n) for n in padded]
     freqs = _checks.prod(lengths[:-1]) * (lengths[-1] // 2 + 1)
-    out = _checks.prod(n - k + 1 for n, k in zip(padded, kernel_size))
-    return _checks.prod(kernel_size) * out / (4 * freqs)
+    out = _checks.prod(output_size(n, k, 1, 0, 0) for n, k in zip(padded, kernel_size))
+    return _checks.prod(kernel_size) * out / (_REAL_MACS_PER_COMPLEX_MAC * freqs)
 
 
 def _dilate_kernel(w: jax.Array, dilation, d: int) -> jax.Array:
@@ -93,12 +102,11 @@ def conv_fft(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> 
     dtype = x.dtype
     work = jnp.float32 if dtype == jnp.bfloat16 else dtype
     x, w = x.astype(work), w.astype(work)
+    out = geom.output_shape(x.shape[1:-1])
     if any(lo or hi for lo, hi in geom.padding):
         x = jnp.pad(x, ((0, 0), *geom.padding, (0, 0)))
     w = _dilate_kernel(w, geom.dilation, d)
-    spatial = x.shape[1:-1]
-    k_eff = w.shape[:d]
-    lengths = tuple(_fast_length(n) for n in spatial)
+    lengths = tuple(_fast_length(n) for n in x.shape[1:-1])
     n = x.shape[0]
     groups = geom.groups
     cig, c_out = w.shape[-2], w.shape[-1]
@@ -116,7 +124,6 @@ def conv_fft(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> 
     yf = _complex_channel_product(xg, wg, precision).reshape(groups, nf, n, cog)
     yf = jnp.transpose(yf, (2, 0, 3, 1)).reshape(n, c_out, *freqs)  # [N, G, cog, F]
     y = jnp.fft.irfftn(yf, s=lengths, axes=axes)  # [N, C_out, *lengths]
-    out = tuple((nn - ke) // s + 1 for nn, ke, s in zip(spatial, k_eff, geom.stride))
     limit = tuple((m - 1) * s + 1 for m, s in zip(out, geom.stride))
     y = lax.slice(y, (0,) * (d + 2), (n, c_out, *limit), (1, 1, *geom.stride))
     return jnp.moveaxis(y, 1, -1).astype(dtype)
