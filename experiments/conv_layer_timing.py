@@ -4,13 +4,16 @@ Command (from the repository root)::
 
     python experiments/conv_layer_timing.py            # --reps 15 --batch 128
 
-The layer is issue 2's: N=128, 26x26x32 -> 64 channels, 3x3 kernel, stride 1, VALID,
-float32 (MnistNet's conv2). "fwd+bwd" is ``jax.value_and_grad`` of a scalar loss w.r.t. the
-input *and* the kernel, so the forward pass cannot be dead-code eliminated. Every function is
+By default the layer is MnistNet's conv2: N=128, 26x26x32 -> 64 channels, 3x3 kernel,
+stride 1, VALID, float32; ``--size --c-in --c-out --k --stride --padding`` time any other
+square 2-D layer (``docs/benchmark.md`` uses them for the layers behind ``impl='auto'``'s
+rule) and ``--impls`` picks the contenders from ``cnnjax.CONV_IMPLS`` ('xla' is always
+timed: the ratios are relative to it). "fwd+bwd" is ``jax.value_and_grad`` of a scalar loss
+w.r.t. the input *and* the kernel, so the forward pass cannot be dead-code eliminated. Every function is
 jitted and warmed up; the reps are interleaved (one call of each impl per round) so that load
 from other processes hits every impl alike; the table shows medians.
 
-Measured on the shared 2-core AMD EPYC VM while other engineers' jobs were running (load
+Measured on the shared 2-core AMD EPYC VM while other jobs were running (load
 average ~7 on 2 cores, so absolute times are several times slower than on an idle machine;
 the ratios come from one interleaved run), 2026-11-22, ``--reps 15``::
 
@@ -23,8 +26,8 @@ the ratios come from one interleaved run), 2026-11-22, ``--reps 15``::
     | torch  | 101.6  | 27          | 2.03x        |  524.2     | 16              | 2.58x            |
     | matmul [73728x288]@[288x64] | 83.6 | 33 |   |            |                 |                  |
 
-('auto' picks 'im2col' for this layer; 'torch' is ``torch.nn.functional.conv2d`` on the same
-data when PyTorch is installed.)
+(The first line printed names the impl 'auto' runs, here 'im2col'; 'torch' is
+``torch.nn.functional.conv2d`` on the same data when PyTorch is installed.)
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ import numpy as np
 
 import cnnjax
 
-IMPLS = ("xla", "im2col", "fft", "auto")
+DEFAULT_IMPLS = ("xla", "im2col", "fft", "auto")
 
 
 def _interleaved_medians(fns: dict, args: tuple, reps: int) -> dict:
@@ -53,7 +56,7 @@ def _interleaved_medians(fns: dict, args: tuple, reps: int) -> dict:
     return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
 
 
-def _torch_fns(x, w):
+def _torch_fns(x, w, stride: int, padding: int):
     try:
         import torch
     except ImportError:
@@ -63,10 +66,10 @@ def _torch_fns(x, w):
 
     def fwd():
         with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt)
+            return torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
 
     def fwd_bwd():
-        y = torch.nn.functional.conv2d(xt, wt)
+        y = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
         loss = (y * y).sum() * 0.5
         return torch.autograd.grad(loss, (xt, wt))
 
@@ -77,31 +80,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--size", type=int, default=26, help="input height = width")
+    parser.add_argument("--c-in", type=int, default=32)
+    parser.add_argument("--c-out", type=int, default=64)
+    parser.add_argument("--k", type=int, default=3, help="kernel height = width")
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--padding", type=int, default=0, help="zero padding on every side")
+    parser.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
+                        help=f"comma-separated, from {', '.join(cnnjax.CONV_IMPLS)}")
     args = parser.parse_args()
+    impls = ("xla", *(i for i in args.impls.split(",") if i != "xla"))
+    if unknown := [i for i in impls if i not in cnnjax.CONV_IMPLS]:
+        parser.error(f"--impls: unknown {', '.join(unknown)}; choose from "
+                     f"{', '.join(cnnjax.CONV_IMPLS)}")
 
-    n, size, c_in, c_out, k = args.batch, 26, 32, 64, 3
+    n, size, c_in, c_out, k = args.batch, args.size, args.c_in, args.c_out, args.k
+    conv_kw = dict(stride=args.stride, padding=args.padding)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(n, size, size, c_in)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, c_in, c_out)) / np.sqrt(k * k * c_in), jnp.float32)
-    out = size - k + 1
+    out = cnnjax.conv_output_shape((size, size), k, **conv_kw)[0]
     flops = 2.0 * n * out * out * k * k * c_in * c_out
+    print(f"{n}x{size}x{size}x{c_in} k{k} s{args.stride} p{args.padding} -> {c_out}: "
+          f"'auto' runs {cnnjax.conv_impl(x.shape, w.shape, **conv_kw)!r}")
 
     def loss(x, w, impl):
-        y = cnnjax.conv(x, w, impl=impl)
+        y = cnnjax.conv(x, w, impl=impl, **conv_kw)
         return 0.5 * jnp.sum(y * y)
 
-    fwd = {i: jax.jit(lambda x, w, i=i: cnnjax.conv(x, w, impl=i)) for i in IMPLS}
+    fwd = {i: jax.jit(lambda x, w, i=i: cnnjax.conv(x, w, impl=i, **conv_kw)) for i in impls}
     fwd_bwd = {i: jax.jit(jax.value_and_grad(lambda x, w, i=i: loss(x, w, i), (0, 1)))
-               for i in IMPLS}
+               for i in impls}
     # Same numbers from every impl before timing anything.
     ref_y = fwd["xla"](x, w)
     ref_g = fwd_bwd["xla"](x, w)[1]
-    for i in IMPLS[1:]:
+    for i in impls[1:]:
         np.testing.assert_allclose(fwd[i](x, w), ref_y, rtol=2e-3, atol=2e-3)
         for a, e in zip(fwd_bwd[i](x, w)[1], ref_g):
             np.testing.assert_allclose(a, e, rtol=2e-3, atol=2e-3 * float(jnp.abs(e).max()))
 
-    torch_fns = _torch_fns(x, w)
+    torch_fns = _torch_fns(x, w, args.stride, args.padding)
     t_fwd = dict(fwd)
     t_bwd = dict(fwd_bwd)
     if torch_fns is not None:
@@ -125,7 +143,8 @@ def main() -> None:
                 f"{mm_ms:.1f} | {flops / mm_ms / 1e6:.0f} | | | | |")
     print("\n".join(rows))
     print(json.dumps({"fwd_ms": fwd_ms, "fwd_bwd_ms": bwd_ms, "matmul_ms": mm_ms,
-                      "layer": dict(n=n, size=size, c_in=c_in, c_out=c_out, k=k),
+                      "layer": dict(n=n, size=size, c_in=c_in, c_out=c_out, k=k,
+                                    stride=args.stride, padding=args.padding),
                       "backend": jax.default_backend()}))
 
 
