@@ -5,13 +5,13 @@ Command (from the repository root)::
     python experiments/conv_layer_timing.py            # --reps 15 --batch 128
 
 By default the layer is MnistNet's conv2: N=128, 26x26x32 -> 64 channels, 3x3 kernel,
-stride 1, VALID, float32; ``--size --c-in --c-out --k --stride --padding`` time any other
+stride 1, VALID, float32; ``--size --c-in --c-out --k --stride --padding --groups`` time any other
 square 2-D layer (``docs/benchmark.md`` uses them for the layers behind ``impl='auto'``'s
 rule) and ``--impls`` picks the contenders from ``cnnjax.CONV_IMPLS`` ('xla' is always
 timed: the ratios are relative to it). "fwd+bwd" is ``jax.value_and_grad`` of a scalar loss
-w.r.t. the input *and* the kernel, so the forward pass cannot be dead-code eliminated. Every function is
-jitted and warmed up; the reps are interleaved (one call of each impl per round) so that load
-from other processes hits every impl alike; the table shows medians.
+w.r.t. the input *and* the kernel, so the forward pass cannot be dead-code eliminated. Every
+function is jitted and warmed up; the reps are interleaved (one call of each impl per round)
+so that load from other processes hits every impl alike; the table shows medians.
 
 Measured on the shared 2-core AMD EPYC VM while other jobs were running (load
 average ~7 on 2 cores, so absolute times are several times slower than on an idle machine;
@@ -56,7 +56,7 @@ def _interleaved_medians(fns: dict, args: tuple, reps: int) -> dict:
     return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
 
 
-def _torch_fns(x, w, stride: int, padding: int):
+def _torch_fns(x, w, stride: int, padding: int, groups: int):
     try:
         import torch
     except ImportError:
@@ -66,10 +66,11 @@ def _torch_fns(x, w, stride: int, padding: int):
 
     def fwd():
         with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
+            return torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding,
+                                              groups=groups)
 
     def fwd_bwd():
-        y = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
+        y = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding, groups=groups)
         loss = (y * y).sum() * 0.5
         return torch.autograd.grad(loss, (xt, wt))
 
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3, help="kernel height = width")
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--padding", type=int, default=0, help="zero padding on every side")
+    parser.add_argument("--groups", type=int, default=1, help="feature groups (C_in: depthwise)")
     parser.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
                         help=f"comma-separated, from {', '.join(cnnjax.CONV_IMPLS)}")
     args = parser.parse_args()
@@ -95,13 +97,15 @@ def main() -> None:
                      f"{', '.join(cnnjax.CONV_IMPLS)}")
 
     n, size, c_in, c_out, k = args.batch, args.size, args.c_in, args.c_out, args.k
-    conv_kw = dict(stride=args.stride, padding=args.padding)
+    groups = args.groups
+    conv_kw = dict(stride=args.stride, padding=args.padding, groups=groups)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(n, size, size, c_in)), jnp.float32)
-    w = jnp.asarray(rng.normal(size=(k, k, c_in, c_out)) / np.sqrt(k * k * c_in), jnp.float32)
-    out = cnnjax.conv_output_shape((size, size), k, **conv_kw)[0]
-    flops = 2.0 * n * out * out * k * k * c_in * c_out
-    print(f"{n}x{size}x{size}x{c_in} k{k} s{args.stride} p{args.padding} -> {c_out}: "
+    cig = c_in // groups
+    w = jnp.asarray(rng.normal(size=(k, k, cig, c_out)) / np.sqrt(k * k * cig), jnp.float32)
+    out = cnnjax.conv_output_shape((size, size), k, stride=args.stride, padding=args.padding)[0]
+    flops = 2.0 * n * out * out * k * k * cig * c_out
+    print(f"{n}x{size}x{size}x{c_in} k{k} s{args.stride} p{args.padding} g{groups} -> {c_out}: "
           f"'auto' runs {cnnjax.conv_impl(x.shape, w.shape, **conv_kw)!r}")
 
     def loss(x, w, impl):
@@ -119,7 +123,7 @@ def main() -> None:
         for a, e in zip(fwd_bwd[i](x, w)[1], ref_g):
             np.testing.assert_allclose(a, e, rtol=2e-3, atol=2e-3 * float(jnp.abs(e).max()))
 
-    torch_fns = _torch_fns(x, w, args.stride, args.padding)
+    torch_fns = _torch_fns(x, w, args.stride, args.padding, groups)
     t_fwd = dict(fwd)
     t_bwd = dict(fwd_bwd)
     if torch_fns is not None:
@@ -128,8 +132,8 @@ def main() -> None:
     fwd_ms = _interleaved_medians(t_fwd, (x, w), args.reps)
     bwd_ms = _interleaved_medians(t_bwd, (x, w), args.reps)
 
-    a = jnp.asarray(rng.normal(size=(n * out * out, k * k * c_in)), jnp.float32)
-    b = jnp.asarray(rng.normal(size=(k * k * c_in, c_out)), jnp.float32)
+    a = jnp.asarray(rng.normal(size=(n * out * out, k * k * cig)), jnp.float32)
+    b = jnp.asarray(rng.normal(size=(k * k * cig, c_out)), jnp.float32)
     mm_ms = _interleaved_medians({"matmul": jax.jit(jnp.matmul)}, (a, b), args.reps)["matmul"]
 
     rows = ["| impl | fwd ms | fwd GFLOP/s | fwd xla/impl | fwd+bwd ms | fwd+bwd GFLOP/s "
@@ -139,12 +143,12 @@ def main() -> None:
             f"| {i} | {fwd_ms[i]:.1f} | {flops / fwd_ms[i] / 1e6:.0f} | "
             f"{fwd_ms['xla'] / fwd_ms[i]:.2f}x | {bwd_ms[i]:.1f} | "
             f"{3 * flops / bwd_ms[i] / 1e6:.0f} | {bwd_ms['xla'] / bwd_ms[i]:.2f}x |")
-    rows.append(f"| matmul [{n * out * out}x{k * k * c_in}]@[{k * k * c_in}x{c_out}] | "
+    rows.append(f"| matmul [{n * out * out}x{k * k * cig}]@[{k * k * cig}x{c_out}] | "
                 f"{mm_ms:.1f} | {flops / mm_ms / 1e6:.0f} | | | | |")
     print("\n".join(rows))
     print(json.dumps({"fwd_ms": fwd_ms, "fwd_bwd_ms": bwd_ms, "matmul_ms": mm_ms,
                       "layer": dict(n=n, size=size, c_in=c_in, c_out=c_out, k=k,
-                                    stride=args.stride, padding=args.padding),
+                                    stride=args.stride, padding=args.padding, groups=groups),
                       "backend": jax.default_backend()}))
 
 
