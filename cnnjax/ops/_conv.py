@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops._conv_geometry import (
-    ConvGeometry, check_groups, conv_geometry, window_geometry)
+    ConvGeometry, check_groups, conv_geometry, shape_argument, window_geometry)
 from cnnjax.ops._conv_impls import conv_impl_fn
 from cnnjax.ops._conv_policy import choose_impl
 
@@ -157,12 +157,6 @@ def conv(
     return _add_bias(fn(x, w, run, precision), b)
 
 
-def _shape(op: str, name: str, value: Any) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        _checks.fail(op, f"{name} must be a sequence of ints, got {value!r}.", TypeError)
-    return _checks.ntuple(tuple(value), len(value), op, name, min_value=0)
-
-
 def conv_impl(
     x_shape: Sequence[int],
     w_shape: Sequence[int],
@@ -201,10 +195,10 @@ def conv_impl(
     if backend is not None and not isinstance(backend, str):
         _checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
                          f"{backend!r}.", TypeError)
-    x_shape = _shape(op, "x_shape", x_shape)
-    w_shape = _shape(op, "w_shape", w_shape)
-    # A shape-only stand-in: the rank check reads nothing but ``ndim`` and ``shape``.
-    _checks.spatial_rank(jax.ShapeDtypeStruct(x_shape, jnp.float32), op, name="x_shape")
+    # Zero sizes pass, as they do in conv: only the layouts are checked here.
+    x_shape = shape_argument(op, "x_shape", x_shape, "(N, *spatial, C_in)", 2, min_value=0)
+    w_shape = shape_argument(op, "w_shape", w_shape, "(*kernel_size, C_in // groups, C_out)", 2,
+                             min_value=0)
     geom = conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups)
     _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
     x_shape, run = _explicit_padding(op, x_shape, geom, padding_mode)

@@ -68,6 +68,17 @@ class ConvGeometry(NamedTuple):
         return self._replace(padding=((0, 0),) * len(self.stride))
 
 
+def shape_argument(op: str, name: str, value: Any, layout: str, non_spatial: int, *,
+                   min_value: int = 1) -> tuple[int, ...]:
+    """A shape given by the user: ints laid out as ``layout``, with 1 to 3 spatial dims
+    besides ``non_spatial`` others (batch, channels)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        _checks.fail(op, f"{name} must be {layout}, got {value!r}.", TypeError)
+    if not 1 <= len(value) - non_spatial <= 3:
+        _checks.fail(op, f"{name} must be {layout} with 1 to 3 spatial dims, got {value!r}.")
+    return _checks.ntuple(tuple(value), len(value), op, name, min_value=min_value)
+
+
 def window_geometry(op: str, spatial: Sequence[int], kernel_size: Any, stride: Any,
                     padding: Any, dilation: Any, groups: int = 1, *,
                     kernel_name: str = "kernel_size", check_fits: bool = True) -> ConvGeometry:

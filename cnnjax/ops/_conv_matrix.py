@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.ops import _checks
-from cnnjax.ops._conv_geometry import window_geometry
+from cnnjax.ops._conv_geometry import shape_argument, window_geometry
 
 
 def conv_matrix(
@@ -52,17 +52,12 @@ def conv_matrix(
     op = "conv_matrix"
     w = jnp.asarray(w)
     _checks.check_floating(w, op, "w")
-    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
-        _checks.fail(op, f"input_shape must be (*spatial, C_in), got {input_shape!r}.", TypeError)
-    d = len(input_shape) - 1
-    if not 1 <= d <= 3:
-        _checks.fail(op, f"input_shape must be (*spatial, C_in) with 1 to 3 spatial dims, "
-                         f"got {input_shape!r}.")
+    shape = shape_argument(op, "input_shape", input_shape, "(*spatial, C_in)", 1)
+    d = len(shape) - 1
     if w.ndim != d + 2:
         _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for "
-                         f"input_shape {tuple(input_shape)!r}, got shape {w.shape}.")
-    spatial = _checks.ntuple(tuple(input_shape[:-1]), d, op, "input_shape")
-    c_in = _checks.ntuple(input_shape[-1], 1, op, "input_shape[-1]")[0]
+                         f"input_shape {shape!r}, got shape {w.shape}.")
+    spatial, c_in = shape[:-1], shape[-1]
     k = tuple(w.shape[:d])
     c_out = w.shape[-1]
     if not _checks._is_int(groups) or groups < 1:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.ops import _checks
-from cnnjax.ops._conv_geometry import ConvGeometry, window_geometry
+from cnnjax.ops._conv_geometry import ConvGeometry, shape_argument, window_geometry
 
 
 def _offsets(kernel_size: Sequence[int]):
@@ -125,13 +125,7 @@ def col2im(
     """
     op = "col2im"
     cols = jnp.asarray(cols) if not isinstance(cols, jax.Array) else cols
-    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
-        _checks.fail(op, f"input_shape must be (N, *spatial, C), got {input_shape!r}.", TypeError)
-    d = len(input_shape) - 2
-    if not 1 <= d <= 3:
-        _checks.fail(op, f"input_shape must be (N, *spatial, C) with 1 to 3 spatial dims, got "
-                         f"{input_shape!r}.")
-    shape = _checks.ntuple(tuple(input_shape), d + 2, op, "input_shape")
+    shape = shape_argument(op, "input_shape", input_shape, "(N, *spatial, C)", 2)
     geom = window_geometry(op, shape[1:-1], kernel_size, stride, padding, dilation)
     out = geom.output_shape(shape[1:-1])
     expected = (shape[0], *out, _checks.prod(geom.kernel_size) * shape[-1])

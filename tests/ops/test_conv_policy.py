@@ -99,8 +99,9 @@ def test_conv_impl_sees_the_shapes_conv_runs_and_round_trips(rng):
 
 
 @pytest.mark.parametrize("args,kw,exc,match", [
-    (((6, 4), (3, 3, 4, 8)), {}, ValueError, r"conv_impl: x_shape must have rank 3 to 5"),
-    (("abc", (3, 3, 4, 8)), {}, TypeError, r"conv_impl: x_shape must be a sequence of ints"),
+    (((6, 4), (3, 3, 4, 8)), {}, ValueError,
+     r"conv_impl: x_shape must be \(N, \*spatial, C_in\) with 1 to 3 spatial dims, got \(6, 4\)"),
+    (("abc", (3, 3, 4, 8)), {}, TypeError, r"conv_impl: x_shape must be \(N, \*spatial, C_in\)"),
     (((1, 6, 6, 4.5), (3, 3, 4, 8)), {}, TypeError, r"conv_impl: x_shape must contain ints"),
     (((1, 6, 6, 4), (3, 4, 8)), {}, ValueError, r"conv_impl: w must have rank 4"),
     (((1, 6, 6, 4), (3, 3, 4, 8)), {"groups": 3}, ValueError, r"groups \(3\) must divide"),
