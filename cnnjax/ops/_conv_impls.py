@@ -35,8 +35,8 @@ def conv_auto(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) ->
 
 
 _REGISTRY: dict[str, ConvImpl] = {
-    "auto": ConvImpl(conv_auto, "the fastest of the others for the backend and shapes "
-                                "(the static rule StaticRule)"),
+    "auto": ConvImpl(conv_auto, "the impl choose_impl names for the backend and shapes "
+                                "(on CPU the measured static rule StaticRule)"),
     "xla": ConvImpl(conv_xla, "lax.conv_general_dilated: XLA's convolution (cuDNN, oneDNN, "
                               "TPU emitters)"),
     "im2col": ConvImpl(conv_im2col, "patches + one matmul per group, matmul backward "

@@ -92,7 +92,7 @@ class StaticRule:
         return "im2col"
 
 
-STATIC_RULE = StaticRule()
+STATIC_RULE: ConvPolicy = StaticRule()
 
 
 def choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geometry: ConvGeometry,
