@@ -155,3 +155,45 @@ class ConvTranspose(nn.Module):
             x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype),
             stride=self.strides, padding=self.padding, output_padding=self.output_padding,
             dilation=self.dilation, groups=groups, impl=self.impl)
+
+
+class StridedConvPool(nn.Module):
+    """No pooling: a learned ``C -> C`` convolution with a pooling site's window and stride.
+
+    The all-convolutional baseline of Springenberg et al. 2015 ("Striving for simplicity: the
+    all convolutional net"): where a model would pool with ``window_shape``/``strides``/
+    ``padding``, a convolution with that kernel size, stride and padding learns the
+    downsampling instead (``'strided_conv'`` in :func:`cnnjax.nn.make_pool`); the output size
+    is the pool's. Equivalent to partial application of :func:`cnnjax.conv` with a kernel
+    ``[*window_shape, C, C]`` and a bias ``[C]``.
+
+    Example:
+      >>> pool = StridedConvPool(window_shape=2)
+      >>> v = pool.init(jax.random.key(0), jnp.ones((1, 4, 4, 3)))
+      >>> v['params']['kernel'].shape, pool.apply(v, jnp.ones((1, 4, 4, 3))).shape
+      ((2, 2, 3, 3), (1, 2, 2, 3))
+    """
+
+    window_shape: int | Sequence[int] = 2
+    strides: int | Sequence[int] | None = None
+    padding: Any = "VALID"
+    use_bias: bool = True
+    impl: str = "auto"
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
+        del train  # deterministic
+        x = jnp.asarray(x)
+        op = "StridedConvPool"
+        d = _checks.spatial_rank(x, op)
+        k = _kernel_size(self.window_shape, d, op)
+        c = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (*k, c, c), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (c,), self.param_dtype) if self.use_bias else None
+        return cnnjax.conv(x, kernel.astype(x.dtype),
+                           None if bias is None else bias.astype(x.dtype),
+                           stride=k if self.strides is None else self.strides,
+                           padding=self.padding, impl=self.impl)
