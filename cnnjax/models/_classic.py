@@ -47,9 +47,9 @@ class AlexNet(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, "AlexNet")
         if resolve_stem(self.stem, x, "AlexNet") == "imagenet":
-            x = cnn.Conv(96, 11, strides=4, padding=0, impl=self.impl)(x)
+            x = cnn.Conv(96, 11, stride=4, padding=0, impl=self.impl)(x)
         else:
-            x = cnn.Conv(96, 3, strides=1, padding=1, impl=self.impl)(x)
+            x = cnn.Conv(96, 3, stride=1, padding=1, impl=self.impl)(x)
         x = ReLU()(x)
         x = cnn.make_pool(self.pool, 3, 2)(x, train=train)
         x = ReLU()(cnn.Conv(256, 5, padding=2, impl=self.impl)(x))

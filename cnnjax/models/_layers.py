@@ -62,7 +62,7 @@ class ConvBN(nn.Module):
 
     features: int
     kernel_size: int | Sequence[int]
-    strides: int | Sequence[int] = 1
+    stride: int | Sequence[int] = 1
     padding: Any = 0
     fold: bool = False
     impl: str = "auto"
@@ -75,9 +75,9 @@ class ConvBN(nn.Module):
             if train:
                 _checks.fail("ConvBN", "a folded Conv→BatchNorm is for inference only; got "
                                        "train=True (use the unfolded model to train).")
-            return cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+            return cnn.Conv(self.features, self.kernel_size, self.stride, self.padding,
                             use_bias=True, impl=self.impl, name="conv")(x)
-        x = cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+        x = cnn.Conv(self.features, self.kernel_size, self.stride, self.padding,
                      use_bias=False, impl=self.impl, name="conv")(x)
         return cnn.BatchNorm(momentum=self.momentum, epsilon=self.epsilon, name="bn")(
             x, train=train)

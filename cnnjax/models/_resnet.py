@@ -22,22 +22,22 @@ class BasicBlock(nn.Module):
     """
 
     features: int
-    strides: int = 1
+    stride: int = 1
     pool: cnn.PoolSpec = "avg"
     fold_bn: bool = False
     impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        y = ConvBN(self.features, 3, self.strides, 1, fold=self.fold_bn, impl=self.impl)(
+        y = ConvBN(self.features, 3, self.stride, 1, fold=self.fold_bn, impl=self.impl)(
             x, train=train)
         y = ReLU()(y)
         y = ConvBN(self.features, 3, 1, 1, fold=self.fold_bn, impl=self.impl)(y, train=train)
         shortcut = x
-        if self.strides != 1:
-            shortcut = cnn.make_pool(self.pool, self.strides, self.strides, "SAME")(
+        if self.stride != 1:
+            shortcut = cnn.make_pool(self.pool, self.stride, self.stride, "SAME")(
                 shortcut, train=train)
-        if self.strides != 1 or x.shape[-1] != self.features:
+        if self.stride != 1 or x.shape[-1] != self.features:
             shortcut = ConvBN(self.features, 1, fold=self.fold_bn, impl=self.impl)(
                 shortcut, train=train)
         return ReLU()(y + shortcut)
