@@ -20,7 +20,8 @@ import flax.linen as nn
 
 from cnnjax.models._classic import VGG, AlexNet, NiN
 from cnnjax.models._fold import fold_batch_norms
-from cnnjax.models._layers import ConvBN, PoolSpec
+from cnnjax.models._layers import ConvBN
+from cnnjax.nn import PoolSpec
 from cnnjax.models._lenet import LeNet5, MnistNet
 from cnnjax.models._resnet import BasicBlock, GoogLeNet, Inception, ResNet, ResNet18, ResNet20
 from cnnjax.models._summary import summary

@@ -8,8 +8,8 @@ import jax
 
 from cnnjax import nn as cnn
 from cnnjax.ops._checks import fail
-from cnnjax.models._layers import (ConvBN, Flatten, PoolSpec, ReLU, check_input, dropout,
-                                   make_pool, resolve_stem)
+from cnnjax.models._layers import (ConvBN, Flatten, ReLU, check_input, dropout,
+                                   resolve_stem)
 
 
 class AlexNet(nn.Module):
@@ -38,7 +38,7 @@ class AlexNet(nn.Module):
     """
 
     num_classes: int = 1000
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     stem: str | None = None
     hidden: int = 4096
     impl: str = "auto"
@@ -47,17 +47,17 @@ class AlexNet(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, "AlexNet")
         if resolve_stem(self.stem, x, "AlexNet") == "imagenet":
-            x = cnn.Conv(96, 11, strides=4, padding=0, impl=self.impl)(x)
+            x = cnn.Conv(96, 11, stride=4, padding=0, impl=self.impl)(x)
         else:
-            x = cnn.Conv(96, 3, strides=1, padding=1, impl=self.impl)(x)
+            x = cnn.Conv(96, 3, stride=1, padding=1, impl=self.impl)(x)
         x = ReLU()(x)
-        x = make_pool(self.pool, 3, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 3, 2)(x, train=train)
         x = ReLU()(cnn.Conv(256, 5, padding=2, impl=self.impl)(x))
-        x = make_pool(self.pool, 3, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 3, 2)(x, train=train)
         x = ReLU()(cnn.Conv(384, 3, padding=1, impl=self.impl)(x))
         x = ReLU()(cnn.Conv(384, 3, padding=1, impl=self.impl)(x))
         x = ReLU()(cnn.Conv(256, 3, padding=1, impl=self.impl)(x))
-        x = make_pool(self.pool, 3, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 3, 2)(x, train=train)
         x = Flatten()(x)
         for _ in range(2):
             x = dropout(0.5, x, train=train)
@@ -100,7 +100,7 @@ class VGG(nn.Module):
 
     depth: int = 16
     num_classes: int = 1000
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     batch_norm: bool = False
     hidden: int = 512
     fold_bn: bool = False
@@ -113,7 +113,7 @@ class VGG(nn.Module):
             fail("VGG", f"depth must be one of {sorted(_VGG_CONFIGS)}, got {self.depth!r}.")
         for v in _VGG_CONFIGS[self.depth]:
             if v == "M":
-                x = make_pool(self.pool, 2, 2)(x, train=train)
+                x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
             elif self.batch_norm:
                 x = ConvBN(v, 3, padding=1, fold=self.fold_bn, impl=self.impl)(x, train=train)
                 x = ReLU()(x)
@@ -143,7 +143,7 @@ class NiN(nn.Module):
     """
 
     num_classes: int = 10
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     widths: Sequence[int] = (192, 160, 96, 192, 192, 192, 192, 192)
     impl: str = "auto"
 
@@ -159,6 +159,6 @@ class NiN(nn.Module):
                 if not (i == 2 and j == 2):
                     x = ReLU()(x)
             if i < 2:
-                x = make_pool(self.pool, 3, 2, 1)(x, train=train)
+                x = cnn.make_pool(self.pool, 3, 2, 1)(x, train=train)
                 x = dropout(0.5, x, train=train)
         return cnn.GlobalAvgPool()(x)

@@ -7,8 +7,8 @@ for inference.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Union
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -17,24 +17,9 @@ import jax.numpy as jnp
 from cnnjax import nn as cnn
 from cnnjax.ops import _checks
 
-#: A pooling site's plug: a spec string for :func:`cnnjax.nn.make_pool` or a factory called as
-#: ``factory(window_shape=..., strides=..., padding=...)`` returning a pooling module.
-PoolSpec = Union[str, Callable[..., nn.Module]]
-
 #: Inputs whose smaller spatial side is below this get the CIFAR-style stem (no aggressive
 #: early downsampling) in AlexNet, ResNet-18 and GoogLeNet.
 SMALL_INPUT = 64
-
-
-def make_pool(pool: PoolSpec, window_shape, strides=None, padding: Any = "VALID",
-              name: str | None = None) -> nn.Module:
-    """Builds the pooling module for one pooling site of a model."""
-    if isinstance(pool, str):
-        return cnn.make_pool(pool, window_shape, strides, padding, name=name)
-    if not callable(pool):
-        _checks.fail("models", f"pool must be a spec string or a module factory, got {pool!r}.",
-                     TypeError)
-    return pool(window_shape=window_shape, strides=strides, padding=padding, name=name)
 
 
 def resolve_stem(stem: str | None, x: jax.Array, op: str) -> str:
@@ -77,7 +62,7 @@ class ConvBN(nn.Module):
 
     features: int
     kernel_size: int | Sequence[int]
-    strides: int | Sequence[int] = 1
+    stride: int | Sequence[int] = 1
     padding: Any = 0
     fold: bool = False
     impl: str = "auto"
@@ -90,9 +75,9 @@ class ConvBN(nn.Module):
             if train:
                 _checks.fail("ConvBN", "a folded Conv→BatchNorm is for inference only; got "
                                        "train=True (use the unfolded model to train).")
-            return cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+            return cnn.Conv(self.features, self.kernel_size, self.stride, self.padding,
                             use_bias=True, impl=self.impl, name="conv")(x)
-        x = cnn.Conv(self.features, self.kernel_size, self.strides, self.padding,
+        x = cnn.Conv(self.features, self.kernel_size, self.stride, self.padding,
                      use_bias=False, impl=self.impl, name="conv")(x)
         return cnn.BatchNorm(momentum=self.momentum, epsilon=self.epsilon, name="bn")(
             x, train=train)

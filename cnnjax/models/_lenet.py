@@ -5,8 +5,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax import nn as cnn
-from cnnjax.models._layers import (Flatten, LogSoftmax, PoolSpec, ReLU, check_input, dropout,
-                                   make_pool)
+from cnnjax.models._layers import (Flatten, LogSoftmax, ReLU, check_input, dropout)
 
 
 class LeNet5(nn.Module):
@@ -31,7 +30,7 @@ class LeNet5(nn.Module):
     """
 
     num_classes: int = 10
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     impl: str = "auto"
 
     @nn.compact
@@ -39,10 +38,10 @@ class LeNet5(nn.Module):
         x = check_input(x, "LeNet5")
         x = cnn.Conv(20, 5, padding=2, impl=self.impl)(x)
         x = ReLU()(x)
-        x = make_pool(self.pool, 2, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
         x = cnn.Conv(50, 5, padding=2, impl=self.impl)(x)
         x = ReLU()(x)
-        x = make_pool(self.pool, 2, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
         x = Flatten()(x)
         x = nn.Dense(500, dtype=x.dtype)(x)
         x = ReLU()(x)
@@ -76,7 +75,7 @@ class MnistNet(nn.Module):
     """
 
     num_classes: int = 10
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     impl: str = "auto"
 
     @nn.compact
@@ -86,7 +85,7 @@ class MnistNet(nn.Module):
         x = ReLU()(x)
         x = cnn.Conv(64, 3, impl=self.impl)(x)
         x = ReLU()(x)
-        x = make_pool(self.pool, 2, 2)(x, train=train)
+        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
         x = dropout(0.25, x, train=train, broadcast_dims=(1, 2))
         x = Flatten()(x)
         x = nn.Dense(128, dtype=x.dtype)(x)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax import nn as cnn
-from cnnjax.models._layers import (ConvBN, PoolSpec, ReLU, check_input, dropout, make_pool,
+from cnnjax.models._layers import (ConvBN, ReLU, check_input, dropout,
                                    resolve_stem)
 
 
@@ -22,22 +22,22 @@ class BasicBlock(nn.Module):
     """
 
     features: int
-    strides: int = 1
-    pool: PoolSpec = "avg"
+    stride: int = 1
+    pool: cnn.PoolSpec = "avg"
     fold_bn: bool = False
     impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-        y = ConvBN(self.features, 3, self.strides, 1, fold=self.fold_bn, impl=self.impl)(
+        y = ConvBN(self.features, 3, self.stride, 1, fold=self.fold_bn, impl=self.impl)(
             x, train=train)
         y = ReLU()(y)
         y = ConvBN(self.features, 3, 1, 1, fold=self.fold_bn, impl=self.impl)(y, train=train)
         shortcut = x
-        if self.strides != 1:
-            shortcut = make_pool(self.pool, self.strides, self.strides, "SAME")(
+        if self.stride != 1:
+            shortcut = cnn.make_pool(self.pool, self.stride, self.stride, "SAME")(
                 shortcut, train=train)
-        if self.strides != 1 or x.shape[-1] != self.features:
+        if self.stride != 1 or x.shape[-1] != self.features:
             shortcut = ConvBN(self.features, 1, fold=self.fold_bn, impl=self.impl)(
                 shortcut, train=train)
         return ReLU()(y + shortcut)
@@ -71,7 +71,7 @@ class ResNet(nn.Module):
     """
 
     num_classes: int = 10
-    pool: PoolSpec = "avg"
+    pool: cnn.PoolSpec = "avg"
     stage_sizes: Sequence[int] = (3, 3, 3)
     widths: Sequence[int] = (16, 32, 64)
     stem: str | None = "cifar"
@@ -84,7 +84,7 @@ class ResNet(nn.Module):
         if resolve_stem(self.stem, x, type(self).__name__) == "imagenet":
             x = ConvBN(self.widths[0], 7, 2, 3, fold=self.fold_bn, impl=self.impl)(x, train=train)
             x = ReLU()(x)
-            x = make_pool(self.pool, 3, 2, 1)(x, train=train)
+            x = cnn.make_pool(self.pool, 3, 2, 1)(x, train=train)
         else:
             x = ConvBN(self.widths[0], 3, 1, 1, fold=self.fold_bn, impl=self.impl)(x, train=train)
             x = ReLU()(x)
@@ -124,7 +124,7 @@ class Inception(nn.Module):
     c5_reduce: int
     c5: int
     pool_proj: int
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     fold_bn: bool = False
     impl: str = "auto"
 
@@ -137,7 +137,7 @@ class Inception(nn.Module):
         b1 = conv(self.c1, 1, x)
         b3 = conv(self.c3, 3, conv(self.c3_reduce, 1, x))
         b5 = conv(self.c5, 5, conv(self.c5_reduce, 1, x))
-        bp = conv(self.pool_proj, 1, make_pool(self.pool, 3, 1, "SAME")(x, train=train))
+        bp = conv(self.pool_proj, 1, cnn.make_pool(self.pool, 3, 1, "SAME")(x, train=train))
         return jnp.concatenate([b1, b3, b5, bp], axis=-1)
 
 
@@ -168,7 +168,7 @@ class GoogLeNet(nn.Module):
     """
 
     num_classes: int = 1000
-    pool: PoolSpec = "max"
+    pool: cnn.PoolSpec = "max"
     stem: str | None = None
     fold_bn: bool = False
     impl: str = "auto"
@@ -186,7 +186,7 @@ class GoogLeNet(nn.Module):
                              impl=self.impl, name=f"inception_{name}")(y, train=train)
 
         def down(y):
-            return make_pool(self.pool, 3, 2, 1)(y, train=train)
+            return cnn.make_pool(self.pool, 3, 2, 1)(y, train=train)
 
         if resolve_stem(self.stem, x, "GoogLeNet") == "imagenet":
             x = down(conv(64, 7, 2, x))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import warnings
 from typing import Any
 
 import flax.linen as nn
@@ -19,19 +20,37 @@ def _kernel_size(kernel_size, d: int, op: str) -> tuple[int, ...]:
     return _checks.ntuple(kernel_size, d, op, "kernel_size")
 
 
-def _group_count(feature_group_count: int, groups: int | None, op: str) -> int:
-    # ``groups`` is the PyTorch/cnnjax.conv spelling, ``feature_group_count`` the Flax one.
-    if groups is not None and feature_group_count not in (1, groups):
-        _checks.fail(op, f"give either feature_group_count or groups, got feature_group_count="
-                         f"{feature_group_count} and groups={groups}.")
-    return feature_group_count if groups is None else groups
+def _renamed(module: nn.Module, op: str) -> tuple[Any, int]:
+    """``(stride, groups)`` of a conv module, honouring the deprecated Flax spellings.
+
+    The fields are named as :func:`cnnjax.conv`'s arguments (``stride``, ``groups``);
+    ``strides`` and ``feature_group_count`` (``flax.linen.Conv``'s names) still work with a
+    ``DeprecationWarning``.
+    """
+    stride, groups = module.stride, module.groups
+    if module.strides is not None:
+        warnings.warn(f"{op}(strides=...) is deprecated; use stride=... (the name of "
+                      "cnnjax.conv's argument).", DeprecationWarning, stacklevel=3)
+        if stride not in (1, module.strides):
+            _checks.fail(op, f"give either stride or strides, got stride={stride!r} and "
+                             f"strides={module.strides!r}.")
+        stride = module.strides
+    if module.feature_group_count is not None:
+        warnings.warn(f"{op}(feature_group_count=...) is deprecated; use groups=... (the name "
+                      "of cnnjax.conv's argument).", DeprecationWarning, stacklevel=3)
+        if groups not in (1, module.feature_group_count):
+            _checks.fail(op, f"give either feature_group_count or groups, got "
+                             f"feature_group_count={module.feature_group_count} and "
+                             f"groups={groups}.")
+        groups = module.feature_group_count
+    return stride, groups
 
 
 class Conv(nn.Module):
     """N-d convolution layer, equivalent to partial application of :func:`cnnjax.conv`.
 
-    ``y = cnnjax.conv(x, kernel, bias, stride=strides, padding=padding, dilation=dilation,
-    groups=feature_group_count, padding_mode=padding_mode, impl=impl)`` with a kernel
+    ``y = cnnjax.conv(x, kernel, bias, stride=stride, padding=padding, dilation=dilation,
+    groups=groups, padding_mode=padding_mode, impl=impl)`` with a kernel
     ``[*kernel_size, C_in // groups, features]`` and bias ``[features]``. Output size per
     spatial dim: ``floor((n + lo + hi - dilation*(k-1) - 1) / stride) + 1``.
 
@@ -42,11 +61,10 @@ class Conv(nn.Module):
     Attributes:
       features: number of output channels ``C_out``.
       kernel_size: an int or one int per spatial dim.
-      strides: an int or one per spatial dim.
+      stride: an int or one per spatial dim.
       padding: ``'VALID'``, ``'SAME'``, an int, ``d`` ints or ``d`` ``(lo, hi)`` pairs.
       dilation: kernel dilation.
-      feature_group_count: feature groups (Flax name); ``groups`` is the PyTorch alias.
-      groups: alias of ``feature_group_count`` (``None`` to use that field).
+      groups: feature groups; ``groups == C_in`` is a depthwise convolution.
       use_bias: add a learned bias.
       padding_mode: ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
       impl: ``'auto'``, ``'xla'``, ``'im2col'`` or ``'fft'`` (see :func:`cnnjax.conv`).
@@ -54,6 +72,8 @@ class Conv(nn.Module):
       dtype: computation dtype (``None``: the input's).
       param_dtype: parameter dtype.
       kernel_init, bias_init: Flax initialisers.
+      strides, feature_group_count: ``flax.linen.Conv``'s names of ``stride`` and ``groups``;
+        deprecated (they warn), kept so Flax code ports unchanged.
 
     Example:
       >>> layer = Conv(features=20, kernel_size=5, padding=2)
@@ -64,11 +84,10 @@ class Conv(nn.Module):
 
     features: int
     kernel_size: int | Sequence[int]
-    strides: int | Sequence[int] = 1
+    stride: int | Sequence[int] = 1
     padding: Any = "VALID"
     dilation: int | Sequence[int] = 1
-    feature_group_count: int = 1
-    groups: int | None = None
+    groups: int = 1
     use_bias: bool = True
     padding_mode: str = "zeros"
     impl: str = "auto"
@@ -77,6 +96,8 @@ class Conv(nn.Module):
     param_dtype: Any = jnp.float32
     kernel_init: Initializer = nn.initializers.lecun_normal()
     bias_init: Initializer = nn.initializers.zeros_init()
+    strides: int | Sequence[int] | None = None  # deprecated spelling of stride
+    feature_group_count: int | None = None  # deprecated spelling of groups
 
     @nn.compact
     def __call__(self, x: ArrayLike) -> jax.Array:
@@ -84,7 +105,7 @@ class Conv(nn.Module):
         op = "Conv"
         d = _checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
-        groups = _group_count(self.feature_group_count, self.groups, op)
+        stride, groups = _renamed(self, op)
         c_in = x.shape[-1]
         if groups < 1 or c_in % groups:
             _checks.fail(op, f"input channels ({c_in}) must be divisible by groups, got {groups}.")
@@ -95,7 +116,7 @@ class Conv(nn.Module):
         dtype = self.dtype or x.dtype
         return cnnjax.conv(
             x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype),
-            stride=self.strides, padding=self.padding, dilation=self.dilation, groups=groups,
+            stride=stride, padding=self.padding, dilation=self.dilation, groups=groups,
             padding_mode=self.padding_mode, impl=self.impl, precision=self.precision)
 
 
@@ -109,13 +130,14 @@ class ConvTranspose(nn.Module):
     Attributes:
       features: output channels ``C_out``.
       kernel_size: an int or one per spatial dim.
-      strides, padding, output_padding, dilation: as :func:`cnnjax.conv_transpose`
+      stride, padding, output_padding, dilation: as :func:`cnnjax.conv_transpose`
         (PyTorch semantics; ``padding`` is cropped from the full output).
-      feature_group_count / groups: feature groups (Flax name / PyTorch alias).
+      groups: feature groups.
+      strides, feature_group_count: deprecated spellings of ``stride`` and ``groups``.
       use_bias, impl, dtype, param_dtype, kernel_init, bias_init: as :class:`Conv`.
 
     Example:
-      >>> layer = ConvTranspose(features=4, kernel_size=3, strides=2, padding=1, output_padding=1)
+      >>> layer = ConvTranspose(features=4, kernel_size=3, stride=2, padding=1, output_padding=1)
       >>> v = layer.init(jax.random.key(0), jnp.ones((1, 4, 4, 8)))
       >>> layer.apply(v, jnp.ones((1, 4, 4, 8))).shape
       (1, 8, 8, 4)
@@ -123,18 +145,19 @@ class ConvTranspose(nn.Module):
 
     features: int
     kernel_size: int | Sequence[int]
-    strides: int | Sequence[int] = 1
+    stride: int | Sequence[int] = 1
     padding: Any = 0
     output_padding: int | Sequence[int] = 0
     dilation: int | Sequence[int] = 1
-    feature_group_count: int = 1
-    groups: int | None = None
+    groups: int = 1
     use_bias: bool = True
     impl: str = "auto"
     dtype: Any = None
     param_dtype: Any = jnp.float32
     kernel_init: Initializer = nn.initializers.lecun_normal()
     bias_init: Initializer = nn.initializers.zeros_init()
+    strides: int | Sequence[int] | None = None  # deprecated spelling of stride
+    feature_group_count: int | None = None  # deprecated spelling of groups
 
     @nn.compact
     def __call__(self, x: ArrayLike) -> jax.Array:
@@ -142,7 +165,7 @@ class ConvTranspose(nn.Module):
         op = "ConvTranspose"
         d = _checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
-        groups = _group_count(self.feature_group_count, self.groups, op)
+        stride, groups = _renamed(self, op)
         if groups < 1 or self.features % groups:
             _checks.fail(op, f"features ({self.features}) must be divisible by groups, "
                              f"got {groups}.")
@@ -153,5 +176,47 @@ class ConvTranspose(nn.Module):
         dtype = self.dtype or x.dtype
         return cnnjax.conv_transpose(
             x.astype(dtype), kernel.astype(dtype), None if bias is None else bias.astype(dtype),
-            stride=self.strides, padding=self.padding, output_padding=self.output_padding,
+            stride=stride, padding=self.padding, output_padding=self.output_padding,
             dilation=self.dilation, groups=groups, impl=self.impl)
+
+
+class StridedConvPool(nn.Module):
+    """No pooling: a learned ``C -> C`` convolution with a pooling site's window and stride.
+
+    The all-convolutional baseline of Springenberg et al. 2015 ("Striving for simplicity: the
+    all convolutional net"): where a model would pool with ``window_shape``/``strides``/
+    ``padding``, a convolution with that kernel size, stride and padding learns the
+    downsampling instead (``'strided_conv'`` in :func:`cnnjax.nn.make_pool`); the output size
+    is the pool's. Equivalent to partial application of :func:`cnnjax.conv` with a kernel
+    ``[*window_shape, C, C]`` and a bias ``[C]``.
+
+    Example:
+      >>> pool = StridedConvPool(window_shape=2)
+      >>> v = pool.init(jax.random.key(0), jnp.ones((1, 4, 4, 3)))
+      >>> v['params']['kernel'].shape, pool.apply(v, jnp.ones((1, 4, 4, 3))).shape
+      ((2, 2, 3, 3), (1, 2, 2, 3))
+    """
+
+    window_shape: int | Sequence[int] = 2
+    strides: int | Sequence[int] | None = None
+    padding: Any = "VALID"
+    use_bias: bool = True
+    impl: str = "auto"
+    param_dtype: Any = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
+        del train  # deterministic
+        x = jnp.asarray(x)
+        op = "StridedConvPool"
+        d = _checks.spatial_rank(x, op)
+        k = _kernel_size(self.window_shape, d, op)
+        c = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (*k, c, c), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (c,), self.param_dtype) if self.use_bias else None
+        return cnnjax.conv(x, kernel.astype(x.dtype),
+                           None if bias is None else bias.astype(x.dtype),
+                           stride=k if self.strides is None else self.strides,
+                           padding=self.padding, impl=self.impl)

@@ -22,7 +22,7 @@ from cnnjax.viz._common import require_matplotlib, sample_photos
 
 require_matplotlib()
 
-from cnnjax.viz._ablation import plot_ablation  # noqa: E402
+from cnnjax.ablation.plots import plot_ablation  # noqa: E402
 from cnnjax.viz._feature_maps import feature_maps, plot_feature_maps  # noqa: E402
 from cnnjax.viz._filters import filter_mosaic, first_conv_kernel, plot_filters  # noqa: E402
 from cnnjax.viz._kernels import (  # noqa: E402

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 
 from cnnjax.ops._checks import fail
+from cnnjax.models import introspect
 from cnnjax.viz._common import check_png_path, new_figure, normalise_for_display, save
-from cnnjax.viz._introspect import as_input, layers, trace_layers
 
 
 def feature_maps(model: Any, variables: Any,
@@ -31,10 +31,11 @@ def feature_maps(model: Any, variables: Any,
       >>> [(n, m.shape) for n, m in maps][0]  # doctest: +SKIP
       ('Conv_0 (Conv)', (28, 28, 20))
     """
-    x = as_input(image, "plot_feature_maps")
-    calls, _ = trace_layers(model, variables, x, op="plot_feature_maps")
+    op = "plot_feature_maps"
+    x = introspect.as_input(image, op)
+    calls, _ = introspect.trace(model, variables, x, op=op)
     maps = []
-    for call in layers(calls):
+    for call in introspect.layers(calls, model=model, op=op):
         out = call.output
         if out.ndim == 4:
             maps.append((f"{call.name} ({type(call.module).__name__})", np.asarray(out[0])))
@@ -66,7 +67,7 @@ def plot_feature_maps(model: Any, variables: Any, image: jax.typing.ArrayLike, p
     check_png_path(path, op)
     if not isinstance(max_channels, int) or max_channels < 1:
         fail(op, f"max_channels must be a positive int, got {max_channels!r}.")
-    x = np.asarray(as_input(image, op)[0], dtype=np.float64)
+    x = np.asarray(introspect.as_input(image, op)[0], dtype=np.float64)
     maps = feature_maps(model, variables, image)
     rows = len(maps) + 1
     cols = max_channels + 1
@@ -89,3 +90,4 @@ def plot_feature_maps(model: Any, variables: Any, image: jax.typing.ArrayLike, p
     fig.suptitle(f"Feature maps of {type(model).__name__} (first {max_channels} channels per "
                  "stage)", fontsize=10)
     return save(fig, path, op)
+

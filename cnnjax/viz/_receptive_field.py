@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnjax.ops._checks import fail
 from cnnjax.viz._common import check_png_path, new_figure, save
-from cnnjax.viz._introspect import layers, receptive_fields, trace_layers
+from cnnjax.models import introspect
 
 
 def _layer_list(layers: Sequence[Any], op: str) -> list[tuple[int, int, int, int]]:
@@ -32,7 +32,7 @@ def receptive_field_table(model_or_layers: Any, input_shape: Sequence[int]) -> l
     Args:
       model_or_layers: a flax model ``__call__(x, *, train)`` (its conv and pooling modules are
         found by running it shape-only; branches such as residual shortcuts and Inception
-        paths are followed, see :func:`cnnjax.viz._introspect.receptive_fields`), or a
+        paths are followed, see :func:`cnnjax.models.introspect.receptive_fields`), or a
         sequence of ``(kernel_size, stride, padding, dilation)`` layers applied to both axes.
       input_shape: ``(H, W)`` or ``(H, W, C)`` of one example.
 
@@ -66,8 +66,9 @@ def receptive_field_table(model_or_layers: Any, input_shape: Sequence[int]) -> l
             rows.append(_row(f"layer {i + 1}", rfs, sizes))
         return rows
     x = jnp.zeros((1, *spatial, shape[2] if len(shape) == 3 else 1), jnp.float32)
-    calls, _ = trace_layers(model_or_layers, None, x, op=op)
-    for call, chain in zip(layers(calls), receptive_fields(calls, spatial, op)):
+    calls, _ = introspect.trace(model_or_layers, None, x, op=op)
+    found = introspect.layers(calls, model=model_or_layers, op=op)
+    for call, chain in zip(found, introspect.receptive_fields(calls, spatial, op)):
         rfs = [receptive_field([geo[a] for geo in chain])[-1] for a in range(2)]
         out = call.output
         out_sizes = out.shape[1:3] if out.ndim == 4 else (1, 1)

@@ -21,8 +21,8 @@ def _x(rng, shape=(2, 6, 6, 3), dtype=jnp.float64):
 
 @pytest.mark.parametrize("kw, op_kw", [
     (dict(features=4, kernel_size=3), {}),
-    (dict(features=6, kernel_size=(3, 2), strides=2, padding=1, dilation=(1, 2),
-          feature_group_count=3, padding_mode="reflect"),
+    (dict(features=6, kernel_size=(3, 2), stride=2, padding=1, dilation=(1, 2),
+          groups=3, padding_mode="reflect"),
      dict(stride=2, padding=1, dilation=(1, 2), groups=3, padding_mode="reflect")),
     (dict(features=6, kernel_size=1, groups=3, use_bias=False), dict(groups=3)),
 ])
@@ -43,13 +43,26 @@ def test_conv_module_equals_op(rng, kw, op_kw):
 
 
 def test_conv_groups_conflict_error(rng):
-    with pytest.raises(ValueError, match="Conv: give either feature_group_count or groups"):
+    with pytest.raises(ValueError, match="Conv: give either feature_group_count or groups"), \
+            pytest.warns(DeprecationWarning):
         nn.Conv(4, 3, feature_group_count=2, groups=3).init(jax.random.key(0), _x(rng))
+
+
+@pytest.mark.parametrize("cls", [nn.Conv, nn.ConvTranspose])
+def test_conv_flax_spellings_still_work_with_a_warning(rng, cls):
+    x = _x(rng, (1, 4, 4, 4))
+    new = cls(features=6, kernel_size=3, stride=2, groups=2)
+    old = cls(features=6, kernel_size=3, strides=2, feature_group_count=2)
+    v = new.init(jax.random.key(0), x)
+    deprecated = r"\((strides|feature_group_count)=\.\.\.\) is deprecated"
+    with pytest.warns(DeprecationWarning, match=deprecated):
+        y_old = old.apply(v, x)
+    np.testing.assert_array_equal(y_old, new.apply(v, x))
 
 
 def test_conv_transpose_module_equals_op(rng):
     x = _x(rng, (1, 4, 4, 4))
-    layer = nn.ConvTranspose(features=6, kernel_size=3, strides=2, padding=1, output_padding=1,
+    layer = nn.ConvTranspose(features=6, kernel_size=3, stride=2, padding=1, output_padding=1,
                              groups=2)
     v = layer.init(jax.random.key(0), x)
     assert v["params"]["kernel"].shape == (3, 3, 4, 3)

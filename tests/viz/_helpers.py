@@ -29,9 +29,9 @@ class TinyResNet(fnn.Module):
     @fnn.compact
     def __call__(self, x, *, train):
         x = fnn.relu(nn.Conv(4, 3, padding=1)(x))
-        y = fnn.relu(nn.Conv(4, 3, strides=2, padding=1)(x))
+        y = fnn.relu(nn.Conv(4, 3, stride=2, padding=1)(x))
         y = nn.Conv(4, 3, padding=1)(y)
-        x = fnn.relu(y + nn.Conv(4, 1, strides=2)(x))
+        x = fnn.relu(y + nn.Conv(4, 1, stride=2)(x))
         x = nn.GlobalAvgPool()(x)
         return fnn.Dense(3)(x.reshape(x.shape[0], -1))
 

@@ -1,4 +1,4 @@
-"""Plots of the pooling ablation study (``cnnjax.ablation``), drawn headless with matplotlib.
+"""Plots of the pooling ablation study, drawn headless with matplotlib.
 
 Two PNGs per (model, dataset) study:
 
@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cnnjax.ablation import GroupSummary, load_results, summarize
+from cnnjax.ablation.results import load_results
+from cnnjax.ablation.summary import GroupSummary, summarize
 
 
 def _style(i: int):

@@ -1,4 +1,4 @@
-"""Tests of the pooling ablation runner (cnnjax/ablation.py) and its plots (viz/_ablation.py).
+"""Tests of the pooling ablation study (cnnjax/ablation/: results file, summary, report, plots, runner).
 
 The results-file, summary and report tests use hand-made records (fast, no JAX programs);
 the grid tests train LeNet5 on a 96-example slice of the embedded digits for 1-2 epochs
@@ -62,7 +62,7 @@ def test_append_and_load_roundtrip(tmp_path):
     path = tmp_path / "results.jsonl"
     records = _records()[:3]
     for r in records:
-        ablation._append_record(path, r)
+        ablation.append_record(path, r)
     assert load_results(path) == records
     assert load_results(tmp_path) == records  # the directory works too
     # No temporary files are left behind by the atomic rewrite (only the lock file).
@@ -80,7 +80,7 @@ def test_incomplete_last_line_is_ignored_and_dropped_on_next_write(tmp_path):
     full = json.dumps(first) + "\n"
     path.write_text(full + json.dumps(second)[:40])  # a write cut short
     assert load_results(path) == [first]
-    ablation._append_record(path, second)
+    ablation.append_record(path, second)
     assert load_results(path) == [first, second]
     assert path.read_text().count("\n") == 2
 
@@ -154,7 +154,7 @@ def test_report_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
     records = _records()
     for r in records:
-        ablation._append_record(tmp_path / "results.jsonl", r)
+        ablation.append_record(tmp_path / "results.jsonl", r)
     report = write_report(tmp_path, command="cnnjax ablate --out X")
     text = report.read_text()
     assert "cnnjax ablate --out X" in text
@@ -168,11 +168,11 @@ def test_report_and_plots(tmp_path):
 
 def test_plot_ablation_from_path_and_records(tmp_path):
     pytest.importorskip("matplotlib")
-    from cnnjax.viz._ablation import plot_ablation
+    from cnnjax.ablation import plot_ablation
 
     records = _records()
     for r in records:
-        ablation._append_record(tmp_path / "results.jsonl", r)
+        ablation.append_record(tmp_path / "results.jsonl", r)
     from_path = plot_ablation(tmp_path / "results.jsonl", tmp_path / "a")
     from_records = plot_ablation(records, tmp_path / "b")
     assert [p.name for p in from_path] == [p.name for p in from_records] == [
@@ -336,7 +336,10 @@ def test_run_killed_mid_epochs_resumes_from_its_checkpoint(tmp_path):
     assert (tmp_path / "runs" / rid).is_dir()  # kept on request
 
 
-def test_pool_specs_match_the_nn_package():
-    from cnnjax import nn
-
-    assert ablation.POOL_SPECS == tuple(nn.POOL_SPECS)
+def test_a_record_without_required_fields_is_an_error(tmp_path):
+    path = tmp_path / "results.jsonl"
+    good = _record("max", 0, [0.5, 0.6, 0.7])
+    broken = {k: v for k, v in _record("avg", 0, [0.5, 0.6, 0.7]).items() if k != "test_loss"}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(broken) + "\n")
+    with pytest.raises(ValueError, match=r"line 2 of .* lacks the field\(s\) 'test_loss'"):
+        load_results(path)

@@ -1,4 +1,4 @@
-"""Smoke tests of ``cnnjax bench`` (cnnjax/bench.py) on tiny configurations.
+"""Smoke tests of ``cnnjax bench`` (cnnjax/bench/) on tiny configurations.
 
 The timings themselves are machine-dependent; these tests check that every suite runs, that
 the JSON and Markdown carry every contender, that the timing protocol interleaves the
@@ -17,6 +17,8 @@ import pytest
 import cnnjax
 
 from cnnjax import bench
+from cnnjax.bench import profile, report
+from cnnjax.bench.conv_suite import fwd_bwd
 
 
 def _run(tmp_path, capsys, *argv):
@@ -86,12 +88,12 @@ def test_profile_buckets_ops_by_layer_and_phase():
            '"jit(step)/jvp(LeNet5)/Conv_1/conv_general_dilated" stack_frame_id=1}\n'
            '  ROOT %dot.2 = f32[4]{0} dot(%b), metadata={op_name='
            '"jit(step)/transpose(jvp(LeNet5))/Dense_0/dot_general"}\n')
-    names = bench._hlo_op_names(hlo)
+    names = profile.hlo_op_names(hlo)
     assert names == {"ynn_fusion.9": "jvp(LeNet5)/Conv_1/conv_general_dilated",
                      "dot.2": "transpose(jvp(LeNet5))/Dense_0/dot_general"}
-    assert bench._layer_of(names["ynn_fusion.9"]) == "fwd Conv_1"
-    assert bench._layer_of(names["dot.2"]) == "bwd Dense_0"
-    assert bench._layer_of("adam/mul") == "optimizer / loss"
+    assert profile.layer_of(names["ynn_fusion.9"]) == "fwd Conv_1"
+    assert profile.layer_of(names["dot.2"]) == "bwd Dense_0"
+    assert profile.layer_of("adam/mul") == "optimizer / loss"
 
 
 def test_fft_check_auto_uses_fft_for_large_kernels(tmp_path, capsys):
@@ -131,7 +133,7 @@ def test_targets_are_checked_against_the_measurements():
                 {"kernel": 11, "fft_over_xla_fwd": 2.0, "fft_over_xla_fwd_bwd": 3.0,
                  "auto_impl": "im2col"}],
     }
-    met = {c["target"]: c["met"] for c in bench.targets(result)}
+    met = {c["target"]: c["met"] for c in report.targets(result)}
     assert met["mnistnet step ≤ 1.0× PyTorch's time"]
     assert not met["mnistnet step ≥ 3× faster than plain Flax"]
     assert met["conv fwd+bwd, 'auto' over 'xla', geometric mean ≥ 3×"]  # sqrt(12 * 0.9) = 3.3
@@ -149,12 +151,12 @@ def test_fwd_bwd_keeps_the_forward_pass():
     w = jnp.ones((3, 3, 3, 4), jnp.float32)
     ct = jnp.ones((2, 4, 4, 4), jnp.float32)
     fn = lambda x, w: cnnjax.conv(x, w, impl="im2col")  # noqa: E731
-    y, dx, dw = bench._fwd_bwd(fn)(x, w, ct)
+    y, dx, dw = fwd_bwd(fn)(x, w, ct)
     np.testing.assert_allclose(y, cnnjax.conv(x, w, impl="xla"), rtol=1e-6)
     assert dx.shape == x.shape and dw.shape == w.shape
     def grads_only(x, w, ct):
         return jax.vjp(fn, x, w)[1](ct)
 
-    kept = bench._fwd_bwd(fn).lower(x, w, ct).compile().as_text().count(" dot(")
+    kept = fwd_bwd(fn).lower(x, w, ct).compile().as_text().count(" dot(")
     dropped = jax.jit(grads_only).lower(x, w, ct).compile().as_text().count(" dot(")
     assert kept == dropped + 1  # the forward matmul survives next to the backward ones

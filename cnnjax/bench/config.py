@@ -1,0 +1,50 @@
+"""What one benchmark run measures (the parsed command line) and where it logs progress."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+    """One 2-D conv layer of the suite: input ``[N, size, size, c_in]``, square kernel."""
+
+    name: str
+    size: int
+    c_in: int
+    c_out: int
+    k: int
+    stride: int = 1
+    padding: int = 0
+
+    def out_size(self) -> int:
+        return (self.size + 2 * self.padding - self.k) // self.stride + 1
+
+    def flops(self, n: int) -> float:
+        return 2.0 * n * self.out_size() ** 2 * self.c_out * self.k * self.k * self.c_in
+
+
+SUITES = ("conv", "pool", "train", "memory", "fft")
+
+
+@dataclasses.dataclass
+class Config:
+    """Resolved options of one benchmark run."""
+
+    suites: tuple[str, ...]
+    batch: int
+    repeats: int
+    quick: bool
+    layers: tuple[ConvLayer, ...]
+    models: tuple[str, ...]
+    fft_kernels: tuple[int, ...]
+    torch: Any
+    verbose: bool
+    profile: bool = False
+
+    def log(self, message: str) -> None:
+        """Progress messages go to stderr (``--verbose``), the tables to stdout."""
+        if self.verbose:
+            sys.stderr.write(f"[bench] {message}\n")
+            sys.stderr.flush()

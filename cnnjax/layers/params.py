@@ -1,0 +1,71 @@
+"""Learned hyperparameters kept in range by smooth parameterisations, and pooling-site sizes.
+
+Both module front ends (:mod:`cnnjax.nn` for ``flax.linen``, :mod:`cnnjax.nnx` for
+``flax.nnx``) store an unconstrained raw parameter and map it into the range the op needs,
+so gradient descent can never step outside it:
+
+* ``value = minimum + softplus(raw)`` for exponents and temperatures (``p > 1`` of learned
+  Lp pooling, Gulcehre et al. 2014; ``p > 0`` of GeM; ``r > 0`` of LSE pooling);
+* ``value = sigmoid(logit)`` for mixing proportions in ``[0, 1]`` (``alpha`` of mixed
+  pooling, Lee et al. 2016).
+
+The ``*_init`` functions give the raw value that makes the parameter start at a chosen value.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+
+from cnnjax.ops import _checks
+from cnnjax.ops import conv_output_shape
+
+__all__ = ["positive", "positive_init", "site_output_shape", "unit", "unit_init"]
+
+
+def positive(raw: jax.Array, minimum: float = 0.0) -> jax.Array:
+    """``minimum + softplus(raw)``: any real ``raw`` gives a value above ``minimum``."""
+    return minimum + jax.nn.softplus(raw)
+
+
+def positive_init(value: float, minimum: float = 0.0, *, op: str, name: str,
+                  flag: str) -> float:
+    """The ``raw`` with ``positive(raw, minimum) == value`` (``value`` must exceed ``minimum``).
+
+    ``op``, ``name`` and ``flag`` (the module, the field and its learn flag) word the error.
+    """
+    if not (value > minimum and math.isfinite(value)):
+        formula = f"{minimum:g} + softplus(raw)" if minimum else "softplus(raw)"
+        _checks.fail(op, f"{name} must be > {minimum:g} when {flag}=True ({name} = {formula}), "
+                         f"got {value!r}.")
+    y = value - minimum
+    # softplus(z) = log(1 + e^z) = y  <=>  z = log(e^y - 1) = y + log(1 - e^-y) (no overflow).
+    return y + math.log(-math.expm1(-y))
+
+
+def unit(logit: jax.Array) -> jax.Array:
+    """``sigmoid(logit)``, in ``(0, 1)``."""
+    return jax.nn.sigmoid(logit)
+
+
+def unit_init(value: float, *, op: str, name: str, flag: str) -> float:
+    """The ``logit`` with ``unit(logit) == value`` (``value`` strictly inside ``(0, 1)``)."""
+    if not 0.0 < value < 1.0:
+        _checks.fail(op, f"{name} must be in (0, 1) when {flag}=True ({name} = sigmoid(logit)), "
+                         f"got {value!r}.")
+    return math.log(value / (1.0 - value))
+
+
+def site_output_shape(spatial: Sequence[int], site: Any, op: str) -> tuple[int, ...]:
+    """The spatial output size of max pooling at a site ``(window_shape, strides, padding)``.
+
+    ``strides=None`` means ``window_shape``, as for every pooling op.
+    """
+    if not (isinstance(site, Sequence) and not isinstance(site, str) and len(site) == 3):
+        _checks.fail(op, f"site must be (window_shape, strides, padding), got {site!r}.",
+                     TypeError)
+    window, strides, padding = site
+    return conv_output_shape(tuple(spatial), window,
+                             stride=window if strides is None else strides, padding=padding)
