@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -82,9 +83,11 @@ def _signature(name: str, obj) -> str:
     except (TypeError, ValueError):
         return name
     # Without annotations: the reference shows names and defaults; types are in the docstrings.
-    sig = str(sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty)
-                                      for p in sig.parameters.values()],
-                          return_annotation=inspect.Signature.empty))
+    # Flax's bookkeeping fields (parent, name) are not part of a module's own interface.
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()
+              if not (inspect.isclass(obj) and p.name in ("parent", "name"))]
+    sig = str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
+    sig = re.sub(r" at 0x[0-9a-f]+", "", sig)  # reprs of default callables: no addresses
     if inspect.isclass(obj):
         return f"class {name}{sig}"
     return f"{name}{sig}"
@@ -104,6 +107,12 @@ def _entries(module_name: str) -> list[str]:
         if callable(obj):
             out.append(f"### `{name}`\n\n```python\n{_signature(name, obj)}\n```\n\n"
                        f"{_first_paragraph(obj)}\n")
+        elif name == "METHODS":
+            rows = ["| spec | module | op | family | what |", "|---|---|---|---|---|"]
+            rows += [f"| `{m.name or ''}` | `{m.module}` | `{m.op}` | {m.family} | {m.summary} |"
+                     for m in obj]
+            out.append(f"### `{name}`\n\nEvery pooling method of the registry:\n\n"
+                       + "\n".join(rows) + "\n")
         else:
             out.append(f"### `{name}`\n\n`{name} = {obj!r}`\n")
     return out
