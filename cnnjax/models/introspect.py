@@ -261,10 +261,10 @@ def _trace_nnx(model: Any, variables: Any, x: jax.Array, *, op: str,
         module = originals[path]
         calls.append(LayerCall("/".join(map(str, path)), _kind(module), module, arrays[i],
                                arrays[o], leaf,
-                               _shapes(nnx.state(module, nnx.Param).to_pure_dict())))
+                               _shapes(nnx.to_pure_dict(nnx.state(module, nnx.Param)))))
     if variables is None:
-        out = {"params": _shapes(nnx.state(model, nnx.Param).to_pure_dict()),
-               "batch_stats": _shapes(nnx.state(model, nnx.BatchStat).to_pure_dict())}
+        out = {"params": _shapes(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+               "batch_stats": _shapes(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))}
     return _wrappers_are_other(calls), out
 
 
