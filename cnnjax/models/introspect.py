@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -206,6 +206,9 @@ def _trace_nnx(model: Any, variables: Any, x: jax.Array, *, op: str,
 
     graphdef, state = nnx.split(model)
     if variables is not None:
+        if not isinstance(variables, Mapping):
+            fail(op, f"variables must be the NNX model's state (nnx.state(model)) or None, got "
+                     f"{type(variables).__name__}.", TypeError)
         state = variables
     originals = dict(nnx.iter_modules(model))
     records: list[tuple[tuple, Any, Any, bool]] = []
