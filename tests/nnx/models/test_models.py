@@ -11,6 +11,7 @@ from flax import nnx
 from cnnjax import models
 from cnnjax import nnx as cnnx
 from cnnjax.layers import pool_specs
+from cnnjax.models import introspect
 from cnnjax.nnx import models as nnx_models
 from tests.nnx._helpers import copy_model, n_values
 
@@ -175,3 +176,32 @@ def test_jitted_training_step_learns_the_pool():
     for _ in range(5):
         last, _ = step(model, optimizer, x, y)
     assert last < first
+
+
+def test_trace_records_the_same_layers_and_receptive_fields_as_linen():
+    x = jnp.zeros((1, 16, 16, 3))
+    model = nnx_models.ResNet20(num_classes=3, pool="max", input_shape=(16, 16, 3),
+                                rngs=nnx.Rngs(0))
+    calls, variables = introspect.trace(model, None, x, op="test")
+    linen_calls, linen_vars = introspect.trace(models.ResNet20(num_classes=3, pool="max"), None,
+                                               x, op="test")
+    assert [(c.kind, c.leaf, c.output.shape) for c in calls] == \
+        [(c.kind, c.leaf, c.output.shape) for c in linen_calls]
+    assert n_values(model) == sum(int(np.prod(v.shape))
+                                  for v in jax.tree_util.tree_leaves(variables["params"]))
+    # Residual branches are followed through the same array links.
+    assert introspect.receptive_fields(calls, (16, 16), "test") == \
+        introspect.receptive_fields(linen_calls, (16, 16), "test")
+    assert calls[0].name == "stem_conv/conv" and calls[0].params["kernel"].shape == (3, 3, 3, 16)
+
+
+def test_trace_runs_concretely_with_the_model_state():
+    x = _batch((8, 8, 1), n=1)
+    model = nnx_models.LeNet5(pool="stochastic", input_shape=(8, 8, 1), rngs=nnx.Rngs(0))
+    calls, out = introspect.trace(model, nnx.state(model), x, op="test")
+    assert model.pools[0].deterministic is False  # traced in eval mode on a copy
+    model.eval()
+    np.testing.assert_allclose(out, model(x), rtol=1e-6)
+    np.testing.assert_allclose(calls[0].output, model.convs[0](x), rtol=1e-6)
+    with pytest.raises(TypeError, match="test: variables must be the NNX model's state"):
+        introspect.trace(model, 3, x, op="test")
