@@ -174,6 +174,7 @@ def _calls_wrapped(model: Any, wrap: Callable[[Callable], Callable]) -> Iterator
 
     NNX has no ``intercept_methods``: a call is seen by wrapping the function it dispatches to,
     on the class that defines it (so subclasses are covered), and restoring it afterwards.
+    The classes are shared, so tracing is not thread-safe.
     """
     from flax import nnx
 

@@ -95,8 +95,8 @@ class Module(nnx.Module):
 class WindowPool(Module):
     """Base of the pooling modules placed at a site ``(window_shape, strides, padding)``.
 
-    ``strides=None`` means ``strides = window_shape``. A second-family pool only adds its own
-    hyperparameters, parameters and ``__call__``; ``self.site()`` gives the op's
+    ``strides=None`` means ``strides = window_shape``. A pool built on it only adds its own
+    hyperparameters, parameters and ``__call__``; ``self.window_kwargs()`` gives the op's
     ``window_shape``/``strides``/``padding`` keywords.
     """
 
@@ -106,7 +106,7 @@ class WindowPool(Module):
         self.strides = frozen(strides)
         self.padding = frozen(padding)
 
-    def site(self) -> dict[str, Any]:
+    def window_kwargs(self) -> dict[str, Any]:
         return dict(window_shape=self.window_shape, strides=self.strides, padding=self.padding)
 
 

@@ -1,4 +1,5 @@
-"""Convolution modules: parameters + one call of :func:`cnnjax.conv` / :func:`cnnjax.conv_transpose`."""
+"""Convolution modules: parameters and one call of :func:`cnnjax.conv` or
+:func:`cnnjax.conv_transpose`."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -53,8 +53,8 @@ class LpPool(WindowPool):
     def __call__(self, x: ArrayLike) -> jax.Array:
         x = jnp.asarray(x)
         p = params.LP_P.value(self.p_raw[...], x.dtype) if self.learn_p else self.p
-        return cnnjax.lp_pool(x, **self.site(), p=p, weights=self.weights, sigma=self.sigma,
-                              ceil_mode=self.ceil_mode)
+        return cnnjax.lp_pool(x, **self.window_kwargs(), p=p, weights=self.weights,
+                              sigma=self.sigma, ceil_mode=self.ceil_mode)
 
 
 class L2Pool(WindowPool):
@@ -72,4 +72,4 @@ class L2Pool(WindowPool):
         self.sigma = sigma
 
     def __call__(self, x: ArrayLike) -> jax.Array:
-        return cnnjax.l2_pool(x, **self.site(), sigma=self.sigma)
+        return cnnjax.l2_pool(x, **self.window_kwargs(), sigma=self.sigma)

@@ -1,4 +1,4 @@
-"""``make_pool``: an NNX pooling module from a spec string or a module factory, at a pooling site."""
+"""``make_pool``: an NNX pooling module from a spec string or a factory, at a pooling site."""
 from __future__ import annotations
 
 import inspect

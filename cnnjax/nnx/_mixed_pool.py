@@ -1,4 +1,4 @@
-"""Max-average mixing modules: mixed (fixed or learned alpha), stochastic mixed and gated pooling."""
+"""Max-average mixing modules: mixed (fixed or learned alpha), stochastic mixed, gated pooling."""
 from __future__ import annotations
 
 from typing import Any
@@ -61,7 +61,7 @@ class MixedPool(WindowPool):
             x = check_input(x, "MixedPool",
                             channels=self.num_features if self.per_channel else None)
             alpha = params.MIXED_ALPHA.value(self.alpha_logit[...], x.dtype)
-        return cnnjax.mixed_pool(x, **self.site(), alpha=alpha)
+        return cnnjax.mixed_pool(x, **self.window_kwargs(), alpha=alpha)
 
 
 class StochasticMixedPool(WindowPool, Stochastic):
@@ -95,8 +95,8 @@ class StochasticMixedPool(WindowPool, Stochastic):
                  rngs: RngsLike | None = None) -> jax.Array:
         train = self.training(deterministic)
         key = self.key(rngs, "StochasticMixedPool") if train else None
-        return cnnjax.stochastic_mixed_pool(x, **self.site(), alpha=self.alpha, train=train,
-                                            key=key)
+        return cnnjax.stochastic_mixed_pool(x, **self.window_kwargs(), alpha=self.alpha,
+                                            train=train, key=key)
 
 
 class GatedPool(WindowPool):
@@ -133,4 +133,4 @@ class GatedPool(WindowPool):
     def __call__(self, x: ArrayLike) -> jax.Array:
         x = check_input(x, "GatedPool", d=len(self.gate.shape) - self.per_channel,
                         channels=self.num_features if self.per_channel else None)
-        return cnnjax.gated_pool(x, self.gate[...].astype(x.dtype), **self.site())
+        return cnnjax.gated_pool(x, self.gate[...].astype(x.dtype), **self.window_kwargs())

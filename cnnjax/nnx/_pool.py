@@ -38,7 +38,8 @@ class MaxPool(WindowPool):
         self.ceil_mode = ceil_mode
 
     def __call__(self, x: ArrayLike) -> jax.Array:
-        return cnnjax.max_pool(x, **self.site(), dilation=self.dilation, ceil_mode=self.ceil_mode)
+        return cnnjax.max_pool(x, **self.window_kwargs(), dilation=self.dilation,
+                               ceil_mode=self.ceil_mode)
 
 
 class AvgPool(WindowPool):
@@ -59,7 +60,7 @@ class AvgPool(WindowPool):
         self.count_include_pad = count_include_pad
 
     def __call__(self, x: ArrayLike) -> jax.Array:
-        return cnnjax.avg_pool(x, **self.site(), ceil_mode=self.ceil_mode,
+        return cnnjax.avg_pool(x, **self.window_kwargs(), ceil_mode=self.ceil_mode,
                                count_include_pad=self.count_include_pad)
 
 
@@ -77,4 +78,4 @@ class SumPool(WindowPool):
         self.ceil_mode = ceil_mode
 
     def __call__(self, x: ArrayLike) -> jax.Array:
-        return cnnjax.sum_pool(x, **self.site(), ceil_mode=self.ceil_mode)
+        return cnnjax.sum_pool(x, **self.window_kwargs(), ceil_mode=self.ceil_mode)

@@ -42,4 +42,4 @@ class StochasticPool(WindowPool, Stochastic):
                  rngs: RngsLike | None = None) -> jax.Array:
         train = self.training(deterministic)
         key = self.key(rngs, "StochasticPool") if train else None
-        return cnnjax.stochastic_pool(x, **self.site(), train=train, key=key)
+        return cnnjax.stochastic_pool(x, **self.window_kwargs(), train=train, key=key)
