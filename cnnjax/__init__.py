@@ -1,8 +1,9 @@
 """cnnjax: convolutional-network building blocks for JAX, written as pure functions.
 
 Math at the bottom (``cnnjax.ops``, re-exported here: ``cnnjax.conv``, ``cnnjax.max_pool``,
-...), parameters in the middle (``cnnjax.nn`` modules, ``cnnjax.models``), loops and I/O at
-the top (``cnnjax.data``, ``cnnjax.train``, ``cnnjax.viz``, the ``cnnjax`` command).
+...), parameters in the middle (``cnnjax.nn`` modules for ``flax.linen``, ``cnnjax.nnx``
+modules for ``flax.nnx``, ``cnnjax.models``), loops and I/O at the top (``cnnjax.data``,
+``cnnjax.train``, ``cnnjax.viz``, the ``cnnjax`` command).
 
 The sub-packages are imported lazily so that ``import cnnjax`` stays cheap.
 """
@@ -14,7 +15,7 @@ from cnnjax.ops import __all__ as _ops_all
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("nn", "models", "data", "train", "viz")
+_SUBPACKAGES = ("nn", "nnx", "models", "data", "train", "viz")
 
 __all__ = [*_ops_all, "ops", *_SUBPACKAGES]
 

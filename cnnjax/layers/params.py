@@ -10,19 +10,25 @@ so gradient descent can never step outside it:
   pooling, Lee et al. 2016).
 
 The ``*_init`` functions give the raw value that makes the parameter start at a chosen value.
+:class:`Constrained` binds one such parameter of a module — its raw name, the field holding its
+initial value, its learn flag and its map — so both front ends create and read it the same way
+(:data:`LP_P`, :data:`MIXED_ALPHA`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops import conv_output_shape
 
-__all__ = ["positive", "positive_init", "site_output_shape", "unit", "unit_init"]
+__all__ = ["LP_P", "MIXED_ALPHA", "Constrained", "per_channel_shape", "positive",
+           "positive_init", "site_output_shape", "unit", "unit_init"]
 
 
 def positive(raw: jax.Array, minimum: float = 0.0) -> jax.Array:
@@ -69,3 +75,56 @@ def site_output_shape(spatial: Sequence[int], site: Any, op: str) -> tuple[int, 
     window, strides, padding = site
     return conv_output_shape(tuple(spatial), window,
                              stride=window if strides is None else strides, padding=padding)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constrained:
+    """A learned hyperparameter of a module, stored as an unconstrained float32 raw parameter.
+
+    Attributes:
+      raw: the parameter's name in the module (``'p_raw'``).
+      field: the module field that holds its initial (or fixed) value (``'p'``).
+      flag: the module field that turns learning on (``'learn_p'``).
+      minimum: ``value = minimum + softplus(raw)`` (:func:`positive`); ``None`` for
+        ``value = sigmoid(raw)`` in ``(0, 1)`` (:func:`unit`).
+    """
+
+    raw: str
+    field: str
+    flag: str
+    minimum: float | None = 0.0
+
+    def init(self, value: float, op: str) -> float:
+        """The raw value that makes the parameter start at ``value`` (checked, naming ``op``)."""
+        if self.minimum is None:
+            return unit_init(value, op=op, name=self.field, flag=self.flag)
+        return positive_init(value, self.minimum, op=op, name=self.field, flag=self.flag)
+
+    def value(self, raw: jax.Array, dtype: Any) -> jax.Array:
+        """The hyperparameter from its raw parameter, in the computation ``dtype``."""
+        value = unit(raw) if self.minimum is None else positive(raw, self.minimum)
+        return jnp.asarray(value).astype(dtype)
+
+
+#: Learned Lp exponent ``p = 1 + softplus(p_raw) > 1`` (Gulcehre et al. 2014, learned-norm
+#: pooling), one scalar per layer.
+LP_P = Constrained("p_raw", "p", "learn_p", minimum=1.0)
+
+#: Learned mixing proportion ``alpha = sigmoid(alpha_logit)`` of mixed pooling, per layer or
+#: per channel.
+MIXED_ALPHA = Constrained("alpha_logit", "alpha", "learn_alpha", minimum=None)
+
+
+def per_channel_shape(shape: Sequence[int], per_channel: bool, channels: int | None,
+                      op: str) -> tuple[int, ...]:
+    """``shape``, with the channel count appended when a parameter is learned per channel.
+
+    ``channels`` is the input's ``C`` (``num_features`` of an NNX module); it must be a
+    positive int when ``per_channel``.
+    """
+    if not per_channel:
+        return tuple(shape)
+    if not (isinstance(channels, int) and not isinstance(channels, bool) and channels >= 1):
+        _checks.fail(op, f"num_features must be the input's channel count (an int >= 1) when "
+                         f"per_channel=True, got {channels!r}.")
+    return (*shape, channels)

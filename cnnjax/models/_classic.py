@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax import nn as cnn
+from cnnjax.models._arch import POOL_2x2, VGG_CONFIGS, VGG_DROPOUT, VGG_HIDDEN
 from cnnjax.ops._checks import fail
 from cnnjax.models._layers import (ConvBN, Flatten, ReLU, check_input, dropout,
                                    resolve_stem)
@@ -65,13 +66,6 @@ class AlexNet(nn.Module):
         return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 
-_VGG_CONFIGS: dict[int, tuple] = {
-    # Simonyan & Zisserman 2014, Table 1, configurations A (11) and D (16); "M" is a 2/2 pool.
-    11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-}
-
-
 class VGG(nn.Module):
     """VGG-11 / VGG-16 (Simonyan & Zisserman 2014), optionally with BatchNorm after each conv.
 
@@ -102,18 +96,18 @@ class VGG(nn.Module):
     num_classes: int = 1000
     pool: cnn.PoolSpec = "max"
     batch_norm: bool = False
-    hidden: int = 512
+    hidden: int = VGG_HIDDEN
     fold_bn: bool = False
     impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, "VGG")
-        if self.depth not in _VGG_CONFIGS:
-            fail("VGG", f"depth must be one of {sorted(_VGG_CONFIGS)}, got {self.depth!r}.")
-        for v in _VGG_CONFIGS[self.depth]:
+        if self.depth not in VGG_CONFIGS:
+            fail("VGG", f"depth must be one of {sorted(VGG_CONFIGS)}, got {self.depth!r}.")
+        for v in VGG_CONFIGS[self.depth]:
             if v == "M":
-                x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
+                x = cnn.make_pool(self.pool, *POOL_2x2)(x, train=train)
             elif self.batch_norm:
                 x = ConvBN(v, 3, padding=1, fold=self.fold_bn, impl=self.impl)(x, train=train)
                 x = ReLU()(x)
@@ -122,7 +116,7 @@ class VGG(nn.Module):
         x = Flatten()(x)
         for _ in range(2):
             x = ReLU()(nn.Dense(self.hidden, dtype=x.dtype)(x))
-            x = dropout(0.5, x, train=train)
+            x = dropout(VGG_DROPOUT, x, train=train)
         return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
 

@@ -5,6 +5,8 @@ import flax.linen as nn
 import jax
 
 from cnnjax import nn as cnn
+from cnnjax.models._arch import (LENET5_CONVS, LENET5_HIDDEN, MNISTNET_CONVS, MNISTNET_DROPOUT,
+                                 MNISTNET_HIDDEN, POOL_2x2)
 from cnnjax.models._layers import (Flatten, LogSoftmax, ReLU, check_input, dropout)
 
 
@@ -36,14 +38,12 @@ class LeNet5(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, "LeNet5")
-        x = cnn.Conv(20, 5, padding=2, impl=self.impl)(x)
-        x = ReLU()(x)
-        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
-        x = cnn.Conv(50, 5, padding=2, impl=self.impl)(x)
-        x = ReLU()(x)
-        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
+        for features, k, padding in LENET5_CONVS:
+            x = cnn.Conv(features, k, padding=padding, impl=self.impl)(x)
+            x = ReLU()(x)
+            x = cnn.make_pool(self.pool, *POOL_2x2)(x, train=train)
         x = Flatten()(x)
-        x = nn.Dense(500, dtype=x.dtype)(x)
+        x = nn.Dense(LENET5_HIDDEN, dtype=x.dtype)(x)
         x = ReLU()(x)
         return nn.Dense(self.num_classes, dtype=x.dtype)(x)
 
@@ -81,15 +81,14 @@ class MnistNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, "MnistNet")
-        x = cnn.Conv(32, 3, impl=self.impl)(x)
-        x = ReLU()(x)
-        x = cnn.Conv(64, 3, impl=self.impl)(x)
-        x = ReLU()(x)
-        x = cnn.make_pool(self.pool, 2, 2)(x, train=train)
-        x = dropout(0.25, x, train=train, broadcast_dims=(1, 2))
+        for features, k in MNISTNET_CONVS:
+            x = cnn.Conv(features, k, impl=self.impl)(x)
+            x = ReLU()(x)
+        x = cnn.make_pool(self.pool, *POOL_2x2)(x, train=train)
+        x = dropout(MNISTNET_DROPOUT[0], x, train=train, broadcast_dims=(1, 2))
         x = Flatten()(x)
-        x = nn.Dense(128, dtype=x.dtype)(x)
+        x = nn.Dense(MNISTNET_HIDDEN, dtype=x.dtype)(x)
         x = ReLU()(x)
-        x = dropout(0.5, x, train=train)
+        x = dropout(MNISTNET_DROPOUT[1], x, train=train)
         x = nn.Dense(self.num_classes, dtype=x.dtype)(x)
         return LogSoftmax()(x)

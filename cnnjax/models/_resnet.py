@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax import nn as cnn
+from cnnjax.models._arch import (RESNET18_STAGES, RESNET18_WIDTHS, RESNET20_STAGES,
+                                 RESNET20_WIDTHS, RESNET_POOL, RESNET_STEM_POOL, RESNET_STEMS)
 from cnnjax.models._layers import (ConvBN, ReLU, check_input, dropout,
                                    resolve_stem)
 
@@ -23,7 +25,7 @@ class BasicBlock(nn.Module):
 
     features: int
     stride: int = 1
-    pool: cnn.PoolSpec = "avg"
+    pool: cnn.PoolSpec = RESNET_POOL
     fold_bn: bool = False
     impl: str = "auto"
 
@@ -71,9 +73,9 @@ class ResNet(nn.Module):
     """
 
     num_classes: int = 10
-    pool: cnn.PoolSpec = "avg"
-    stage_sizes: Sequence[int] = (3, 3, 3)
-    widths: Sequence[int] = (16, 32, 64)
+    pool: cnn.PoolSpec = RESNET_POOL
+    stage_sizes: Sequence[int] = RESNET20_STAGES
+    widths: Sequence[int] = RESNET20_WIDTHS
     stem: str | None = "cifar"
     fold_bn: bool = False
     impl: str = "auto"
@@ -81,13 +83,12 @@ class ResNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         x = check_input(x, type(self).__name__)
-        if resolve_stem(self.stem, x, type(self).__name__) == "imagenet":
-            x = ConvBN(self.widths[0], 7, 2, 3, fold=self.fold_bn, impl=self.impl)(x, train=train)
-            x = ReLU()(x)
-            x = cnn.make_pool(self.pool, 3, 2, 1)(x, train=train)
-        else:
-            x = ConvBN(self.widths[0], 3, 1, 1, fold=self.fold_bn, impl=self.impl)(x, train=train)
-            x = ReLU()(x)
+        stem = resolve_stem(self.stem, x, type(self).__name__)
+        x = ConvBN(self.widths[0], *RESNET_STEMS[stem], fold=self.fold_bn, impl=self.impl)(
+            x, train=train)
+        x = ReLU()(x)
+        if stem == "imagenet":
+            x = cnn.make_pool(self.pool, *RESNET_STEM_POOL)(x, train=train)
         for i, (n_blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
             for j in range(n_blocks):
                 strides = 2 if i > 0 and j == 0 else 1
@@ -105,8 +106,8 @@ class ResNet18(ResNet):
     ImageNet stem from 64 px up, CIFAR stem below."""
 
     num_classes: int = 1000
-    stage_sizes: Sequence[int] = (2, 2, 2, 2)
-    widths: Sequence[int] = (64, 128, 256, 512)
+    stage_sizes: Sequence[int] = RESNET18_STAGES
+    widths: Sequence[int] = RESNET18_WIDTHS
     stem: str | None = None
 
 

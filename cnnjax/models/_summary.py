@@ -8,8 +8,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from cnnjax import nn as cnn
+from cnnjax import nnx as cnnx
 from cnnjax.layers import pool_specs
 from cnnjax.models import introspect
 from cnnjax.ops import _checks
@@ -44,7 +46,7 @@ def _param_size(params: dict) -> str:
     return " + ".join(_x(np.shape(v)) or "1" for v in jax.tree_util.tree_leaves(params))
 
 
-def _pool_row(module: nn.Module, method: pool_specs.Method, y_shape, d: int) -> str:
+def _pool_row(module: Any, method: pool_specs.Method, y_shape, d: int) -> str:
     """``MixedPool(alpha learned, K=2, S=2)``: the method's shown fields, then its window."""
     args = []
     for field, flag in method.describe:
@@ -62,11 +64,12 @@ def _pool_row(module: nn.Module, method: pool_specs.Method, y_shape, d: int) -> 
     return f"{method.module}({', '.join(args)})" if args else method.module
 
 
-def _row(module: nn.Module, x_shape, y_shape) -> tuple[str, str]:
-    """(layer description, weight size) for one leaf module."""
-    params = module.variables.get("params", {}) if module.scope is not None else {}
+def _row(call: introspect.LayerCall) -> tuple[str, str]:
+    """(layer description, weight size) for one leaf module call (linen or NNX)."""
+    module, params = call.module, call.params
+    x_shape, y_shape = call.inputs.shape, call.output.shape
     d = len(x_shape) - 2
-    if isinstance(module, cnn.Conv):
+    if isinstance(module, (cnn.Conv, cnnx.Conv)):
         kernel = params["kernel"]
         k = kernel.shape[:-2]
         stride, groups = module.stride, module.groups
@@ -75,23 +78,24 @@ def _row(module: nn.Module, x_shape, y_shape) -> tuple[str, str]:
             extra += f", D={_compact(module.dilation, d)}"
         if groups != 1:
             extra += f", G={groups}"
-        name = (f"Conv (C_out={module.features}, K={_compact(k, d)}, "
+        name = (f"Conv (C_out={kernel.shape[-1]}, K={_compact(k, d)}, "
                 f"P={_compact(module.padding, d).replace('VALID', '0')}, "
                 f"S={_compact(stride, d)}{extra})")
         # PyTorch's weight layout (C_out × C_in/g × *k), as in the lectures' table.
         return name, _x((kernel.shape[-1], kernel.shape[-2], *k))
-    if isinstance(module, nn.Dense):
+    if isinstance(module, (nn.Dense, nnx.Linear)):
         kernel = params["kernel"]
         return f"Linear ({kernel.shape[0]}→{kernel.shape[1]})", _x(kernel.shape)
     method = pool_specs.method_of(module)
     if method is not None:
         return _pool_row(module, method, y_shape, d), _param_size(params)
-    if isinstance(module, nn.Dropout):
+    if isinstance(module, (nn.Dropout, nnx.Dropout)):
         return f"Dropout (p={module.rate:g})", ""
     return type(module).__name__, _param_size(params)
 
 
-def summary(model: nn.Module, input_shape: Sequence[int], *, train: bool = False) -> str:
+def summary(model: nn.Module | nnx.Module, input_shape: Sequence[int], *,
+            train: bool = False) -> str:
     """The lectures' layer table of a model, plus totals and the receptive field.
 
     One row per leaf layer in call order (``Layer | Output Size | Weight Size``, activations
@@ -103,9 +107,12 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, train: bool = False
     the whole input).
 
     Args:
-      model: a model taking ``(x, *, train)``.
+      model: a ``flax.linen`` model taking ``(x, *, train)``, or a ``flax.nnx`` model
+        (:mod:`cnnjax.nnx.models`) called as ``model(x)``; the table of an NNX model equals
+        its linen twin's.
       input_shape: ``(H, W, C)`` of one example, or ``(N, H, W, C)``.
-      train: trace the training path (shapes are the same for every model here).
+      train: trace the training path (shapes are the same for every model here; an NNX
+        model's own mode is left as it was).
 
     Returns:
       The table as a string.
@@ -133,7 +140,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, train: bool = False
             f"| Input | {_out_size(input_shape)} | |"]
     for call in calls:
         if call.leaf:
-            name, weight = _row(call.module, call.inputs.shape, call.output.shape)
+            name, weight = _row(call)
             rows.append(f"| {name} | {_out_size(call.output.shape)} | {weight} |"
                         .replace("|  |", "| |"))
     # The deepest feature map: the largest field among the layers whose output is a map.

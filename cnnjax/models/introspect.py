@@ -1,17 +1,22 @@
 """Looking inside a model by watching it run: its layers, their windows and receptive fields.
 
-``flax.linen.intercept_methods`` sees every submodule ``__call__`` in execution order, with its
-input and output, so this works for any linen model built from modules (``cnnjax.nn``, or
-``flax.linen.Conv``) without the model listing its layers. :func:`cnnjax.models.summary` (the
-lectures' layer table) and the plots of :mod:`cnnjax.viz` (feature maps, receptive fields) both
-read models through this module, so they classify layers and follow branches the same way.
+:func:`trace` sees every submodule ``__call__`` in execution order, with its input and output,
+so this works for any model built from modules without the model listing its layers:
+``flax.linen`` models (``cnnjax.nn``, ``flax.linen.Conv``) through
+``flax.linen.intercept_methods``, and ``flax.nnx`` models (``cnnjax.nnx``, ``flax.nnx.Conv``)
+by wrapping the ``__call__`` of their module classes while a copy of the model runs. Both give
+the same :class:`LayerCall` records. :func:`cnnjax.models.summary` (the lectures' layer table)
+and the plots of :mod:`cnnjax.viz` (feature maps, receptive fields) both read models through
+this module, so they classify layers and follow branches the same way.
 
 Which modules are pooling layers, and how each maps input pixels to outputs, comes from the
 pooling registry (:mod:`cnnjax.layers.pool_specs`, each method's ``geometry``).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -20,8 +25,8 @@ import jax.numpy as jnp
 from cnnjax.layers import pool_specs
 from cnnjax.ops._checks import canonical_padding, fail, ntuple
 
-__all__ = ["LayerCall", "Window", "as_input", "chain_size", "layers", "receptive_fields", "trace",
-           "windows"]
+__all__ = ["LayerCall", "Window", "as_input", "chain_size", "is_nnx", "layers",
+           "receptive_fields", "trace", "windows"]
 
 #: One window layer along every spatial axis: ``(kernel_size, stride, padding_lo, dilation)``
 #: per axis, the form :func:`cnnjax.receptive_field` takes one axis of.
@@ -32,14 +37,17 @@ class LayerCall(NamedTuple):
     """One module call recorded by :func:`trace`.
 
     Attributes:
-      name: the module's path in the model (``'ResNet_0/BasicBlock_1/ConvBN_0/Conv_0'``).
+      name: the module's path in the model (linen ``'ResNet_0/BasicBlock_1/ConvBN_0/Conv_0'``,
+        NNX ``'blocks/1/conv1/conv'``).
       kind: ``'conv'``, ``'pool'`` (a pooling module of the registry) or ``'other'``
         (activations, dense layers, normalisation, dropout, and every module that wraps
         other layers).
-      module: the bound module.
+      module: the module (linen: bound; NNX: the model's own submodule).
       inputs: its first argument (an array, or its shape and dtype when traced shape-only).
       output: its (first) output.
       leaf: True if no other module ran inside this call.
+      params: the parameters of the module and its submodules, as a nested dict of
+        ``jax.ShapeDtypeStruct`` (linen: its ``'params'`` collection; NNX: its ``nnx.Param``).
     """
 
     name: str
@@ -48,19 +56,33 @@ class LayerCall(NamedTuple):
     inputs: Any
     output: Any
     leaf: bool
+    params: Any = None
+
+
+def is_nnx(model: Any) -> bool:
+    """True for a ``flax.nnx`` module (``cnnjax.nnx`` models), False for anything else."""
+    from flax import nnx
+    return isinstance(model, nnx.Module)
 
 
 def _is_conv(module: Any) -> bool:
     import flax.linen as nn
+    from flax import nnx
 
     from cnnjax import nn as cnn
-    return isinstance(module, (cnn.Conv, nn.Conv))
+    from cnnjax import nnx as cnnx
+    return isinstance(module, (cnn.Conv, nn.Conv, cnnx.Conv, nnx.Conv))
 
 
 def _kind(module: Any) -> str:
     if _is_conv(module):
         return "conv"
     return "pool" if pool_specs.method_of(module) is not None else "other"
+
+
+def _shapes(tree: Any) -> Any:
+    """A pytree of arrays (or tracers) as plain ``jax.ShapeDtypeStruct``s."""
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
 
 
 def _array(value: Any) -> Any:
@@ -78,24 +100,31 @@ def trace(model: Any, variables: Any | None, x: jax.Array, *, op: str,
     pass-through modules. A conv/pool module that wraps other layers (a Conv+BatchNorm block)
     is ``'other'``, so each layer appears once.
 
-    With ``variables=None`` the model is only initialised under ``jax.eval_shape`` (no FLOPs),
-    so the recorded arrays are shape-only; otherwise the model runs jitted and the recorded
-    arrays are concrete.
+    With ``variables=None`` the model is only initialised (linen) or run on a copy (NNX) under
+    ``jax.eval_shape`` (no FLOPs), so the recorded arrays are shape-only; otherwise the model
+    runs jitted and the recorded arrays are concrete.
 
     Args:
-      model: a ``flax.linen`` model called as ``model(x, train=...)``.
-      variables: its variables, or ``None``.
+      model: a ``flax.linen`` model called as ``model(x, train=...)``, or a ``flax.nnx``
+        model called as ``model(x)``.
+      variables: linen: its variables; NNX: an ``nnx.State`` of the model (``nnx.state(model)``)
+        to run with instead of its own; or ``None``.
       x: the input batch.
       op: the caller's name, for error messages.
-      train: run the training path.
+      train: run the training path (NNX: the copy is put in ``train()`` or ``eval()`` mode;
+        the model itself is not touched).
 
     Returns:
-      ``(calls, model_output)``.
+      ``(calls, variables)`` with ``variables=None`` (the model's variables as shapes, NNX's
+      as ``{'params': ..., 'batch_stats': ...}`` nested dicts), else ``(calls, model_output)``.
     """
     import flax.linen as nn
 
+    if is_nnx(model):
+        return _trace_nnx(model, variables, x, op=op, train=train)
     if not isinstance(model, nn.Module):
-        fail(op, f"model must be a flax.linen.Module, got {type(model).__name__}.", TypeError)
+        fail(op, f"model must be a flax.linen.Module or a flax.nnx.Module, got "
+                 f"{type(model).__name__}.", TypeError)
     calls: list[LayerCall] = []
     depth: list[list[bool]] = []
 
@@ -112,7 +141,7 @@ def trace(model: Any, variables: Any | None, x: jax.Array, *, op: str,
         mod = context.module
         if mod.path and args and _array(args[0]) is not None and _array(out) is not None:
             calls.append(LayerCall("/".join(mod.path), _kind(mod), mod, args[0], _array(out),
-                                   leaf))
+                                   leaf, _shapes(mod.variables.get("params", {}))))
         return out
 
     key = jax.random.key(0)
@@ -132,8 +161,115 @@ def trace(model: Any, variables: Any | None, x: jax.Array, *, op: str,
 
         out, arrays = jax.jit(run)(variables, x)
         calls[:] = [c._replace(inputs=i, output=o) for c, (i, o) in zip(calls, arrays)]
-    calls[:] = [c if c.leaf or c.kind == "other" else c._replace(kind="other") for c in calls]
-    return calls, out
+    return _wrappers_are_other(calls), out
+
+
+def _wrappers_are_other(calls: list[LayerCall]) -> list[LayerCall]:
+    return [c if c.leaf or c.kind == "other" else c._replace(kind="other") for c in calls]
+
+
+@contextlib.contextmanager
+def _calls_wrapped(model: Any, wrap: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Replaces the ``__call__`` of every class that defines one for ``model``'s modules.
+
+    NNX has no ``intercept_methods``: a call is seen by wrapping the function it dispatches to,
+    on the class that defines it (so subclasses are covered), and restoring it afterwards.
+    The classes are shared, so tracing is not thread-safe.
+    """
+    from flax import nnx
+
+    owners: dict[type, Callable] = {}
+    for _, module in nnx.iter_modules(model):
+        owner = next((c for c in type(module).__mro__ if "__call__" in vars(c)), None)
+        if owner is not None and owner not in owners:
+            owners[owner] = vars(owner)["__call__"]
+    try:
+        for owner, call in owners.items():
+            setattr(owner, "__call__", wrap(call))
+        yield
+    finally:
+        for owner, call in owners.items():
+            setattr(owner, "__call__", call)
+
+
+def _trace_nnx(model: Any, variables: Any, x: jax.Array, *, op: str,
+               train: bool) -> tuple[list[LayerCall], Any]:
+    """:func:`trace` for a ``flax.nnx`` model.
+
+    The model is split into its graph and state; a copy merged from them inside
+    ``jax.eval_shape`` (or ``jax.jit``) runs with every module class's ``__call__`` wrapped, so
+    the model's own state, mode and random streams are left as they were. Calls are
+    matched to the model's modules by their path in the graph; recorded arrays are returned
+    from the traced function once each, so a layer's output is the very object the next
+    layer's input is, as in the linen record.
+    """
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    if variables is not None:
+        if not isinstance(variables, Mapping):
+            fail(op, f"variables must be the NNX model's state (nnx.state(model)) or None, got "
+                     f"{type(variables).__name__}.", TypeError)
+        state = variables
+    originals = dict(nnx.iter_modules(model))
+    records: list[tuple[tuple, Any, Any, bool]] = []
+    refs: list[tuple[int, int]] = []
+    stack: list[list] = []
+
+    def run(state, x):
+        records.clear()
+        copy = nnx.merge(graphdef, state)
+        if train:
+            copy.train()
+        else:
+            copy.eval()
+        paths: dict[int, tuple] = {}
+        for path, module in nnx.iter_modules(copy):
+            paths.setdefault(id(module), path)
+
+        def wrap(call):
+            @functools.wraps(call)
+            def recorded(self, *args, **kwargs):
+                path = paths.get(id(self))
+                if path is None or (stack and stack[-1][0] is self):  # foreign, or super()
+                    return call(self, *args, **kwargs)
+                if stack:
+                    stack[-1][1] = False  # the caller ran a module inside: not a leaf
+                stack.append([self, True])
+                try:
+                    out = call(self, *args, **kwargs)
+                finally:
+                    leaf = stack.pop()[1]
+                if path and args and _array(args[0]) is not None and _array(out) is not None:
+                    records.append((path, args[0], _array(out), leaf))
+                return out
+            return recorded
+
+        with _calls_wrapped(copy, wrap):
+            out = copy(x)
+        arrays: list[Any] = []
+        index: dict[int, int] = {}
+        for value in (v for _, i, o, _ in records for v in (i, o)):
+            if id(value) not in index:
+                index[id(value)] = len(arrays)
+                arrays.append(value)
+        refs[:] = [(index[id(i)], index[id(o)]) for _, i, o, _ in records]
+        return out, arrays
+
+    if variables is None:
+        out, arrays = jax.eval_shape(run, state, x)
+    else:
+        out, arrays = jax.jit(run)(state, x)
+    calls = []
+    for (path, _, _, leaf), (i, o) in zip(records, refs):
+        module = originals[path]
+        calls.append(LayerCall("/".join(map(str, path)), _kind(module), module, arrays[i],
+                               arrays[o], leaf,
+                               _shapes(nnx.to_pure_dict(nnx.state(module, nnx.Param)))))
+    if variables is None:
+        out = {"params": _shapes(nnx.to_pure_dict(nnx.state(model, nnx.Param))),
+               "batch_stats": _shapes(nnx.to_pure_dict(nnx.state(model, nnx.BatchStat)))}
+    return _wrappers_are_other(calls), out
 
 
 def layers(calls: list[LayerCall], *, model: Any = None, op: str | None = None
@@ -144,7 +280,7 @@ def layers(calls: list[LayerCall], *, model: Any = None, op: str | None = None
     """
     found = [c for c in calls if c.kind != "other"]
     if not found and op is not None:
-        fail(op, f"model must contain conv or pooling modules (cnnjax.nn or flax.linen "
+        fail(op, f"model must contain conv or pooling modules (cnnjax.nn, cnnjax.nnx or Flax "
                  f"Conv/*Pool), found none in {type(model).__name__}.")
     return found
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers import fields
 from cnnjax.nn._pool import Shape
 from cnnjax.ops import _checks
 
@@ -45,8 +46,7 @@ class AdaptiveMaxPool(nn.Module):
 
 
 def _spatial_out(x, output_shape, op: str) -> tuple[int, ...]:
-    d = _checks.spatial_rank(jnp.asarray(x), op)
-    return _checks.ntuple(output_shape, d, op, "output_shape")
+    return fields.adaptive_output_shape(output_shape, _checks.spatial_rank(jnp.asarray(x), op), op)
 
 
 class GlobalAvgPool(nn.Module):

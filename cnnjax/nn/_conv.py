@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-import warnings
 from typing import Any
 
 import flax.linen as nn
@@ -11,6 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers import fields
 from cnnjax.ops import _checks
 
 Initializer = Callable[..., jax.Array]
@@ -18,32 +18,6 @@ Initializer = Callable[..., jax.Array]
 
 def _kernel_size(kernel_size, d: int, op: str) -> tuple[int, ...]:
     return _checks.ntuple(kernel_size, d, op, "kernel_size")
-
-
-def _renamed(module: nn.Module, op: str) -> tuple[Any, int]:
-    """``(stride, groups)`` of a conv module, honouring the deprecated Flax spellings.
-
-    The fields are named as :func:`cnnjax.conv`'s arguments (``stride``, ``groups``);
-    ``strides`` and ``feature_group_count`` (``flax.linen.Conv``'s names) still work with a
-    ``DeprecationWarning``.
-    """
-    stride, groups = module.stride, module.groups
-    if module.strides is not None:
-        warnings.warn(f"{op}(strides=...) is deprecated; use stride=... (the name of "
-                      "cnnjax.conv's argument).", DeprecationWarning, stacklevel=3)
-        if stride not in (1, module.strides):
-            _checks.fail(op, f"give either stride or strides, got stride={stride!r} and "
-                             f"strides={module.strides!r}.")
-        stride = module.strides
-    if module.feature_group_count is not None:
-        warnings.warn(f"{op}(feature_group_count=...) is deprecated; use groups=... (the name "
-                      "of cnnjax.conv's argument).", DeprecationWarning, stacklevel=3)
-        if groups not in (1, module.feature_group_count):
-            _checks.fail(op, f"give either feature_group_count or groups, got "
-                             f"feature_group_count={module.feature_group_count} and "
-                             f"groups={groups}.")
-        groups = module.feature_group_count
-    return stride, groups
 
 
 class Conv(nn.Module):
@@ -105,11 +79,10 @@ class Conv(nn.Module):
         op = "Conv"
         d = _checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
-        stride, groups = _renamed(self, op)
-        c_in = x.shape[-1]
-        if groups < 1 or c_in % groups:
-            _checks.fail(op, f"input channels ({c_in}) must be divisible by groups, got {groups}.")
-        kernel = self.param("kernel", self.kernel_init, (*k, c_in // groups, self.features),
+        stride, groups = fields.resolve_conv_spellings(
+            self.stride, self.groups, self.strides, self.feature_group_count, op)
+        kernel = self.param("kernel", self.kernel_init,
+                            fields.conv_kernel_shape(k, x.shape[-1], self.features, groups, op),
                             self.param_dtype)
         bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
                 if self.use_bias else None)
@@ -165,12 +138,10 @@ class ConvTranspose(nn.Module):
         op = "ConvTranspose"
         d = _checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
-        stride, groups = _renamed(self, op)
-        if groups < 1 or self.features % groups:
-            _checks.fail(op, f"features ({self.features}) must be divisible by groups, "
-                             f"got {groups}.")
-        kernel = self.param("kernel", self.kernel_init,
-                            (*k, x.shape[-1], self.features // groups), self.param_dtype)
+        stride, groups = fields.resolve_conv_spellings(
+            self.stride, self.groups, self.strides, self.feature_group_count, op)
+        kernel = self.param("kernel", self.kernel_init, fields.conv_transpose_kernel_shape(
+            k, x.shape[-1], self.features, groups, op), self.param_dtype)
         bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
                 if self.use_bias else None)
         dtype = self.dtype or x.dtype
@@ -214,7 +185,8 @@ class StridedConvPool(nn.Module):
         d = _checks.spatial_rank(x, op)
         k = _kernel_size(self.window_shape, d, op)
         c = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (*k, c, c), self.param_dtype)
+        kernel = self.param("kernel", self.kernel_init, fields.conv_kernel_shape(k, c, c, 1, op),
+                            self.param_dtype)
         bias = self.param("bias", self.bias_init, (c,), self.param_dtype) if self.use_bias else None
         return cnnjax.conv(x, kernel.astype(x.dtype),
                            None if bias is None else bias.astype(x.dtype),

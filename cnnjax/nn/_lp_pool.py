@@ -50,9 +50,9 @@ class LpPool(nn.Module):
         x = jnp.asarray(x)
         p = self.p
         if self.learn_p:
-            init = params.positive_init(p, 1.0, op="LpPool", name="p", flag="learn_p")
-            raw = self.param("p_raw", nn.initializers.constant(init), (), jnp.float32)
-            p = params.positive(raw, 1.0).astype(x.dtype)
+            init = params.LP_P.init(p, "LpPool")
+            raw = self.param(params.LP_P.raw, nn.initializers.constant(init), (), jnp.float32)
+            p = params.LP_P.value(raw, x.dtype)
         return cnnjax.lp_pool(x, **window_kwargs(self), p=p, weights=self.weights,
                               sigma=self.sigma, ceil_mode=self.ceil_mode)
 

@@ -43,10 +43,11 @@ class MixedPool(nn.Module):
         x = jnp.asarray(x)
         alpha = self.alpha
         if self.learn_alpha:
-            init = params.unit_init(alpha, op="MixedPool", name="alpha", flag="learn_alpha")
-            shape = (x.shape[-1],) if self.per_channel else ()
-            logit = self.param("alpha_logit", nn.initializers.constant(init), shape, jnp.float32)
-            alpha = params.unit(logit).astype(x.dtype)
+            init = params.MIXED_ALPHA.init(alpha, "MixedPool")
+            shape = params.per_channel_shape((), self.per_channel, x.shape[-1], "MixedPool")
+            logit = self.param(params.MIXED_ALPHA.raw, nn.initializers.constant(init), shape,
+                               jnp.float32)
+            alpha = params.MIXED_ALPHA.value(logit, x.dtype)
         return cnnjax.mixed_pool(x, **window_kwargs(self), alpha=alpha)
 
 
@@ -98,6 +99,6 @@ class GatedPool(nn.Module):
         x = jnp.asarray(x)
         d = _checks.spatial_rank(x, "GatedPool")
         window = _checks.ntuple(self.window_shape, d, "GatedPool", "window_shape")
-        shape = (*window, x.shape[-1]) if self.per_channel else window
+        shape = params.per_channel_shape(window, self.per_channel, x.shape[-1], "GatedPool")
         gate = self.param("gate", self.gate_init, shape, jnp.float32)
         return cnnjax.gated_pool(x, gate.astype(x.dtype), **window_kwargs(self))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.layers import params
+from cnnjax.layers import fields
 from cnnjax.nn._pool import Shape
 from cnnjax.ops import _checks
 
@@ -39,16 +39,9 @@ class SpectralPool(nn.Module):
 
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         x = jnp.asarray(x)
-        d = _checks.spatial_rank(x, "SpectralPool")
-        out = self.output_shape
-        if out is None:
-            if self.window_shape is None:
-                _checks.fail("SpectralPool", "give output_shape or window_shape, got neither.")
-            out = params.site_output_shape(x.shape[1:-1],
-                                           (self.window_shape, self.strides, self.padding),
-                                           "SpectralPool")
-        out = _checks.ntuple(tuple(out) if not isinstance(out, int) else out, d,
-                             "SpectralPool", "output_shape")
+        _checks.spatial_rank(x, "SpectralPool")
+        out = fields.spectral_output_shape(x.shape[1:-1], self.output_shape, self.window_shape,
+                                           self.strides, self.padding, "SpectralPool")
         use_dropout = train and self.frequency_dropout
         key = self.make_rng("pool") if use_dropout else None
         return cnnjax.spectral_pool(x, out, train=use_dropout, key=key, min_keep=self.min_keep)
