@@ -205,7 +205,8 @@ def blur_impl(x: jax.Array, plans: tuple[AxisBlur, ...], mode: str) -> jax.Array
 
 def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: Any,
                padding_mode: str, output_shape: tuple[int, ...] | None = None,
-               what: str = "the input") -> tuple[AxisBlur, ...]:
+               what: str = "the input", window_name: str = "window_shape"
+               ) -> tuple[AxisBlur, ...]:
     """Validates the blur's arguments and returns one :class:`AxisBlur` per spatial dim.
 
     ``output_shape=None`` gives the natural output ``⌊(n − 1)/s⌋ + 1``. A smaller one drops
@@ -213,7 +214,7 @@ def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: An
     the extra outputs exist.
     """
     d = len(spatial)
-    k = _checks.ntuple(window_shape, d, op, "window_shape")
+    k = _checks.ntuple(window_shape, d, op, window_name)
     s = _checks.ntuple(strides, d, op, "strides")
     if not isinstance(padding_mode, str):
         fail(op, f"padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, got "
@@ -352,7 +353,7 @@ def max_blur_pool(
                      f"overlaps the input, got padding ({lo}, {hi}) and window {k} in spatial "
                      f"dim {i}.")
     plans = blur_plans(op, geom.out, filter_size, strides, padding_mode,
-                       what="the dense max pool's output")
+                       what="the dense max pool's output", window_name="filter_size")
     return _max_blur(x, geom, plans, padding_mode)
 
 
