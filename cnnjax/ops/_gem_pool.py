@@ -33,7 +33,6 @@ from jax import lax
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
 from cnnjax.ops._pool import (
-    PoolGeometry,
     max_over_windows,
     over_windows,
     pad_spatial,
