@@ -215,7 +215,7 @@ def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: An
     """
     d = len(spatial)
     k = _checks.ntuple(window_shape, d, op, window_name)
-    s = _checks.ntuple(strides, d, op, "strides")
+    s = k if strides is None else _checks.ntuple(strides, d, op, "strides")
     if not isinstance(padding_mode, str):
         fail(op, f"padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, got "
                  f"{padding_mode!r}.", TypeError)
@@ -267,7 +267,7 @@ def blur_pool(
     Args:
       x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
       window_shape: filter size ``k``, an int or ``d`` ints (``3`` → ``[1, 2, 1]/4``).
-      strides: subsampling step, an int or ``d`` ints.
+      strides: subsampling step, an int or ``d`` ints (``None``: ``window_shape``).
       padding_mode: ``'zeros'``, ``'reflect'`` (the edge is not repeated; padding must be
         smaller than the input), ``'replicate'`` or ``'circular'`` — PyTorch's meanings.
 
@@ -330,7 +330,8 @@ def max_blur_pool(
     Args:
       x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
       window_shape: max window ``k``, an int or ``d`` ints.
-      strides: subsampling step of the blur, an int or ``d`` ints.
+      strides: subsampling step of the blur, an int or ``d`` ints (``None``: ``window_shape``,
+        as in max pooling).
       filter_size: binomial filter size, an int or ``d`` ints.
       padding_mode: the blur's padding (see :func:`blur_pool`).
       padding: the dense max pool's padding (``-∞``), as :func:`cnnjax.max_pool`; every
@@ -347,6 +348,7 @@ def max_blur_pool(
     op = "max_blur_pool"
     x = _float_input(op, x)
     geom = pool_geometry(op, x, window_shape, 1, padding)
+    strides = geom.window if strides is None else strides
     for i, (k, (lo, hi)) in enumerate(zip(geom.window, geom.pads)):
         if max(lo, hi) >= k:
             fail(op, f"padding must be smaller than window_shape so that every max window "

@@ -18,6 +18,10 @@ power is of a number in ``[0, 1]``, so a large ``p`` cannot overflow. LSE: with
 ``<= 0``, and ``expm1``/``log1p`` keep the small-``r`` limit accurate where
 ``log(mean e^{r·x})/r`` would cancel catastrophically. A traced ``p``/``r`` of ``inf`` is
 replaced by ``sqrt(finfo.max)``, which gives the max to working precision.
+
+The windowed pools are built from the window slices of :mod:`cnnjax.ops._pool` and support
+reverse-mode autodiff (``jax.grad``, ``jax.vjp``, also nested), not forward mode; the global
+ones are plain reductions and support both.
 """
 from __future__ import annotations
 

@@ -16,6 +16,10 @@ inside the input only. Numerics: the weights are ``e^{ℓ_j − m}`` with ``m`` 
 largest logit (softmax is invariant to the shift, so ``m`` needs no gradient); every
 exponent is ``<= 0`` and the denominator ``>= 1``, so values and gradients stay finite for
 logits of any size (``±1e4`` in float32 overflows ``e^ℓ`` by far).
+
+Both are built from the window slices of :mod:`cnnjax.ops._pool` (``over_windows``, whose
+custom VJP gives a fast backward pass): reverse-mode autodiff (``jax.grad``, ``jax.vjp``,
+also nested), not forward mode.
 """
 from __future__ import annotations
 

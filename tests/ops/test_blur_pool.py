@@ -198,3 +198,9 @@ def test_max_blur_pool_gradients_and_jit(rng):
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_strides_none_means_window_shape(rng):
+    x = rng.standard_normal((1, 9, 8, 2))
+    np.testing.assert_array_equal(cnnjax.blur_pool(x, 3, None), cnnjax.blur_pool(x, 3, 3))
+    np.testing.assert_array_equal(cnnjax.max_blur_pool(x, 2, None), cnnjax.max_blur_pool(x, 2, 2))
