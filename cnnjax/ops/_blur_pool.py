@@ -66,8 +66,11 @@ def _source(i: int, n: int, mode: str) -> int | None:
         return i
     if mode == "zeros":
         return None
-    if mode == "reflect":  # PyTorch/NumPy 'reflect': the edge itself is not repeated
-        return -i if i < 0 else 2 * (n - 1) - i
+    if mode == "reflect":  # the edge itself is not repeated; beyond, reflect again (NumPy)
+        if n == 1:
+            return 0
+        j = i % (2 * (n - 1))
+        return j if j < n else 2 * (n - 1) - j
     if mode == "replicate":
         return min(max(i, 0), n - 1)
     return i % n  # circular
@@ -205,8 +208,7 @@ def blur_impl(x: jax.Array, plans: tuple[AxisBlur, ...], mode: str) -> jax.Array
 
 def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: Any,
                padding_mode: str, output_shape: tuple[int, ...] | None = None,
-               what: str = "the input", window_name: str = "window_shape"
-               ) -> tuple[AxisBlur, ...]:
+               window_name: str = "window_shape") -> tuple[AxisBlur, ...]:
     """Validates the blur's arguments and returns one :class:`AxisBlur` per spatial dim.
 
     ``output_shape=None`` gives the natural output ``⌊(n − 1)/s⌋ + 1``. A smaller one drops
@@ -227,12 +229,6 @@ def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: An
         out = natural if output_shape is None else output_shape[i]
         if out > natural:
             hi = (out - 1) * si + ki - n - lo
-        if padding_mode == "reflect" and max(lo, hi) >= n:
-            fail(op, f"padding_mode='reflect' needs padding smaller than {what} in every "
-                     f"spatial dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
-        if padding_mode == "circular" and max(lo, hi) > n:
-            fail(op, f"padding_mode='circular' needs padding no larger than {what} in every "
-                     f"spatial dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
         plans.append(AxisBlur(binomial_taps(ki), si, n, lo, hi, out))
     return tuple(plans)
 
@@ -268,8 +264,11 @@ def blur_pool(
       x: ``[N, *spatial, C]`` with 1 to 3 spatial dims, floating dtype.
       window_shape: filter size ``k``, an int or ``d`` ints (``3`` → ``[1, 2, 1]/4``).
       strides: subsampling step, an int or ``d`` ints (``None``: ``window_shape``).
-      padding_mode: ``'zeros'``, ``'reflect'`` (the edge is not repeated; padding must be
-        smaller than the input), ``'replicate'`` or ``'circular'`` — PyTorch's meanings.
+      padding_mode: ``'zeros'``, ``'reflect'`` (about the edge sample, which is not
+        repeated), ``'replicate'`` or ``'circular'`` — PyTorch's meanings. Where the padding
+        is as large as the input (PyTorch raises), ``'reflect'`` and ``'circular'`` repeat
+        as NumPy's ``np.pad`` does; a 1-pixel map extends as a constant, so its blur is
+        itself (deep layers of small inputs, e.g. the last pooling of VGG on 32×32).
 
     Returns:
       ``[N, *out_spatial, C]``, same dtype as ``x``.
@@ -355,7 +354,7 @@ def max_blur_pool(
                      f"overlaps the input, got padding ({lo}, {hi}) and window {k} in spatial "
                      f"dim {i}.")
     plans = blur_plans(op, geom.out, filter_size, strides, padding_mode,
-                       what="the dense max pool's output", window_name="filter_size")
+                       window_name="filter_size")
     return _max_blur(x, geom, plans, padding_mode)
 
 

@@ -28,11 +28,12 @@ def padded_index(i, n, mode):
         return 0 if i < 0 else n - 1
     if mode == "circular":
         return i % n
-    # reflect about the edge samples (the edge is not repeated), one reflection
-    j = -i if i < 0 else 2 * (n - 1) - i
-    if not 0 <= j < n:
-        raise ValueError("reflect padding must be smaller than the input")
-    return j
+    # reflect about the edge samples (the edge is not repeated), again and again as np.pad
+    if n == 1:
+        return 0
+    while not 0 <= i < n:
+        i = -i if i < 0 else 2 * (n - 1) - i
+    return i
 
 
 def blur_pool(x, window_shape=3, strides=2, padding_mode="reflect", output_shape=None):
