@@ -209,7 +209,7 @@ def gem_pool(
     Example:
       >>> x = jnp.array([1., 2, 2, 3]).reshape(1, 4, 1)   # means of cubes: 9/2, 35/2
       >>> gem_pool(x, 2, p=3.0)[0, :, 0]
-      Array([1.6509637, 2.596247 ], dtype=float32)
+      Array([1.6509637, 2.5962472], dtype=float32)
     """
     op = "gem_pool"
     x = _float_input(op, x)
