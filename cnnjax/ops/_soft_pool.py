@@ -39,6 +39,7 @@ from cnnjax.ops._pool import (
     over_windows,
     pad_spatial,
     pool_geometry,
+    slices_transpose,
     window_offsets,
     window_slices,
 )
@@ -102,8 +103,31 @@ def _soft_body(parts: list[jax.Array], *, geom: PoolGeometry) -> jax.Array:
     return _softmax_weighted(parts, parts, geom)
 
 
-def _lip_body(parts: list[jax.Array], lpad: jax.Array, *, geom: PoolGeometry) -> jax.Array:
-    return _softmax_weighted(parts, window_slices(lpad, geom), geom)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _lip_windows(xpad: jax.Array, lpad: jax.Array, geom: PoolGeometry) -> jax.Array:
+    """:func:`_softmax_weighted` over the window slices of the padded values and logits.
+
+    Like :func:`cnnjax.ops._pool.over_windows` for two inputs: both cotangents go back
+    through :func:`slices_transpose`. Measured on CPU: ~1.5× faster than slicing the logits
+    inside ``over_windows`` (XLA's own transpose of their slices).
+    """
+    return _softmax_weighted(window_slices(xpad, geom), window_slices(lpad, geom), geom)
+
+
+def _lip_fwd(xpad, lpad, geom):
+    return jax.vjp(lambda a, b: _softmax_weighted(a, b, geom), window_slices(xpad, geom),
+                   window_slices(lpad, geom))
+
+
+def _lip_bwd(geom, vjp, g):
+    d_values, d_logits = vjp(g)
+    shape = (g.shape[0], *(n + lo + hi for n, (lo, hi) in zip(geom.spatial, geom.full_pads)),
+             g.shape[-1])
+    return (slices_transpose(list(d_values), shape, g.dtype, geom),
+            slices_transpose(list(d_logits), shape, g.dtype, geom))
+
+
+_lip_windows.defvjp(_lip_fwd, _lip_bwd)
 
 
 @functools.partial(jax.jit, static_argnums=(1,))
@@ -114,12 +138,8 @@ def _soft(x: jax.Array, geom: PoolGeometry) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnums=(2,))
 def _lip(x: jax.Array, logits: jax.Array, geom: PoolGeometry) -> jax.Array:
-    # The logits' slices are taken inside the body, so their gradient is XLA's transpose of
-    # the slices. Measured: ~2× faster than slicing x and the logits stacked into one array
-    # (the stacking and unstacking copies cost more than the slower transpose).
-    body = functools.partial(_lip_body, geom=geom)
-    return over_windows(body, geom, pad_spatial(x, geom.full_pads, 0),
-                        pad_spatial(logits, geom.full_pads, 0))
+    return _lip_windows(pad_spatial(x, geom.full_pads, 0), pad_spatial(logits, geom.full_pads, 0),
+                        geom)
 
 
 def soft_pool(
