@@ -97,45 +97,76 @@ def _check_eps(op: str, eps: Any) -> None:
         fail(op, f"eps must be a non-negative finite number, got {eps!r}.")
 
 
-def _powers(r: jax.Array, p: Any, p_static: float | None) -> jax.Array:
-    """``r^p`` for ``r`` in ``[0, 1]``. Small integer ``p`` multiplies (XLA's ``exp``/``log``
-    are slow on CPU); otherwise ``exp(p·log r)`` with a "double where" so that ``r = 0``
-    gives 0 with a zero (not NaN) gradient, also with respect to ``p``."""
-    if p_static is not None and p_static.is_integer() and 1 <= p_static <= 16:
+def _ratio_powers(c: jax.Array, m: jax.Array, p: Any, p_static: float | None,
+                  positive: bool) -> jax.Array:
+    """``(c/m)^p`` for ``0 <= c <= m`` (``m`` the window max, constant for autodiff).
+
+    Small integer ``p`` multiplies (XLA's ``exp``/``log`` are slow on CPU). Otherwise, when
+    every ``c >= eps > 0`` (``positive``), ``exp(p·(log c − log m))``: one ``log`` per
+    element and no division, ~2.5× faster than the guarded form. Without that guarantee,
+    zeros (``eps = 0``, or zero padding) go through a "double where", so they give 0 with a
+    zero (not NaN) gradient, also with respect to ``p``.
+    """
+    int_p = p_static is not None and p_static.is_integer() and 1 <= p_static <= 16
+    if positive:
+        if int_p:
+            return lax.integer_pow(c / m, int(p_static))
+        return jnp.exp(p * (jnp.log(c) - jnp.log(m)))
+    one = jnp.ones((), c.dtype)
+    r = c / jnp.where(m > 0, m, one)
+    if int_p:
         return lax.integer_pow(r, int(p_static))
     pos = r > 0
-    safe = jnp.where(pos, r, jnp.ones((), r.dtype))
-    return jnp.where(pos, jnp.exp(p * jnp.log(safe)), jnp.zeros((), r.dtype))
+    return jnp.where(pos, jnp.exp(p * jnp.log(jnp.where(pos, r, one))), jnp.zeros((), c.dtype))
 
 
-def _power_mean(m: jax.Array, mean: jax.Array, p: Any, p_static: float | None) -> jax.Array:
-    """``m·mean^{1/p}``, 0 where ``mean`` is 0 (all clamped values 0, or an empty window)."""
+def _power_mean(m: jax.Array, mean: jax.Array, p: Any, p_static: float | None,
+                guard: bool) -> jax.Array:
+    """``m·mean^{1/p}``; with ``guard``, 0 where ``mean`` is 0 (all clamped values 0, or an
+    empty window) with a zero gradient."""
     if p_static == 1:
         return m * mean
+    if not guard:
+        return m * (jnp.sqrt(mean) if p_static == 2 else jnp.exp(jnp.log(mean) / p))
     pos = mean > 0
     safe = jnp.where(pos, mean, jnp.ones((), mean.dtype))
     root = jnp.sqrt(safe) if p_static == 2 else jnp.exp(jnp.log(safe) / p)
     return jnp.where(pos, m * root, jnp.zeros((), mean.dtype))
 
 
-def _gem_body(parts, p_arr, *, p_static, geom):
+def _gem_body(parts, p_arr, *, p_static, geom, positive):
     p = _exponent(p_static, p_arr, parts[0].ndim)
-    inv, _ = inverse_counts(geom)
-    m = lax.stop_gradient(functools.reduce(jnp.maximum, parts))  # padding is 0 <= c
-    m_safe = jnp.where(m > 0, m, jnp.ones((), m.dtype))
-    total = functools.reduce(jnp.add, [_powers(c / m_safe, p, p_static) for c in parts])
+    inv, empty = inverse_counts(geom)
+    m = lax.stop_gradient(functools.reduce(jnp.maximum, parts))  # padding <= every c
+    terms = [_ratio_powers(c, m, p, p_static, positive) for c in parts]
+    if positive:  # the padding holds eps (to keep log finite): take it out of the sum
+        zero = jnp.zeros((), m.dtype)
+        terms = [t if mk is None else jnp.where(mk, t, zero)
+                 for t, mk in zip(terms, window_masks(geom))]
+    total = functools.reduce(jnp.add, terms)
     mean = total * (inv if isinstance(inv, float) else jnp.asarray(inv, total.dtype))
-    return _power_mean(m, mean, p, p_static)
+    # The window max has term 1, so mean >= 1/|R| > 0 unless c can be 0 or R is empty.
+    return _power_mean(m, mean, p, p_static, guard=not positive or empty is not None)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
-def _gem(x, p_arr, eps, geom, p_static):
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _gem(x, p_arr, eps, geom, p_static, positive):
     c = jnp.maximum(x, jnp.asarray(eps, x.dtype))
-    cpad = pad_spatial(c, geom.full_pads, 0)  # zeros: no power, and no larger than the max
+    # Zero padding adds no power and exceeds no max; with eps > 0, eps does neither once
+    # masked, and keeps log(c) finite.
+    cpad = pad_spatial(c, geom.full_pads, jnp.asarray(eps, x.dtype) if positive else 0)
     if p_static is not None and math.isinf(p_static):
         return max_over_windows(cpad, geom)
-    body = functools.partial(_gem_body, p_static=p_static, geom=geom)
+    body = functools.partial(_gem_body, p_static=p_static, geom=geom, positive=positive)
     return over_windows(body, geom, cpad, p_arr)
+
+
+def _positive_eps(eps: Any) -> bool:
+    """True if ``eps`` is concrete and > 0: then every clamped value is positive."""
+    try:
+        return float(eps) > 0
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
 
 
 def _lse_body(parts, r_arr, *, r_static, geom):
@@ -216,7 +247,7 @@ def gem_pool(
     geom = pool_geometry(op, x, window_shape, strides, padding)
     p_static, p_arr = _positive(op, "p", p, x.shape[-1], x.dtype)
     _check_eps(op, eps)
-    return _gem(x, p_arr, eps, geom, p_static)
+    return _gem(x, p_arr, eps, geom, p_static, _positive_eps(eps))
 
 
 def lse_pool(
@@ -261,17 +292,17 @@ def lse_pool(
     return _lse(x, r_arr, geom, r_static)
 
 
-@functools.partial(jax.jit, static_argnums=(3,))
-def _global_gem(x, p_arr, eps, p_static):
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _global_gem(x, p_arr, eps, p_static, positive):
     axes = tuple(range(1, x.ndim - 1))
     c = jnp.maximum(x, jnp.asarray(eps, x.dtype))
     if p_static is not None and math.isinf(p_static):
         return jnp.max(c, axis=axes)
     p = _exponent(p_static, p_arr, x.ndim)
     m = lax.stop_gradient(jnp.max(c, axis=axes, keepdims=True))
-    m_safe = jnp.where(m > 0, m, jnp.ones((), m.dtype))
-    mean = jnp.mean(_powers(c / m_safe, p, p_static), axis=axes, keepdims=True)
-    return _power_mean(m, mean, p, p_static).reshape(x.shape[0], x.shape[-1])
+    mean = jnp.mean(_ratio_powers(c, m, p, p_static, positive), axis=axes, keepdims=True)
+    y = _power_mean(m, mean, p, p_static, guard=not positive)
+    return y.reshape(x.shape[0], x.shape[-1])
 
 
 def global_gem_pool(x: jax.typing.ArrayLike, *, p: Any = 3.0, eps: Any = 1e-6) -> jax.Array:
@@ -296,7 +327,7 @@ def global_gem_pool(x: jax.typing.ArrayLike, *, p: Any = 3.0, eps: Any = 1e-6) -
     x = _float_input(op, x)
     p_static, p_arr = _positive(op, "p", p, x.shape[-1], x.dtype)
     _check_eps(op, eps)
-    return _global_gem(x, p_arr, eps, p_static)
+    return _global_gem(x, p_arr, eps, p_static, _positive_eps(eps))
 
 
 @functools.partial(jax.jit, static_argnums=(2,))
