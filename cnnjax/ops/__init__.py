@@ -27,6 +27,12 @@ from cnnjax.ops._mixed_pool import gated_pool, mixed_pool, stochastic_mixed_pool
 from cnnjax.ops._stochastic_pool import stochastic_pool
 from cnnjax.ops._spectral_pool import spectral_pool
 
+# --- anti-aliased, softmax-weighted and generalized-mean pooling (_blur_pool.py,
+#     _soft_pool.py, _gem_pool.py) ---
+from cnnjax.ops._blur_pool import blur_pool, max_blur_pool
+from cnnjax.ops._gem_pool import gem_pool, global_gem_pool, global_lse_pool, lse_pool
+from cnnjax.ops._soft_pool import lip_pool, soft_pool
+
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm
 
