@@ -25,6 +25,10 @@ from cnnjax.ops._mixed_pool import gated_pool, mixed_pool, stochastic_mixed_pool
 from cnnjax.ops._stochastic_pool import stochastic_pool
 from cnnjax.ops._spectral_pool import spectral_pool
 
+# --- pooling, order statistics / fractional / tree / pyramid (_order_pool.py,
+#     _fractional_pool.py, _tree_pool.py, _pyramid_pool.py) ---
+from cnnjax.ops._order_pool import median_pool, min_pool
+
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm
 
