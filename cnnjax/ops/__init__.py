@@ -30,6 +30,7 @@ from cnnjax.ops._spectral_pool import spectral_pool
 from cnnjax.ops._order_pool import median_pool, min_pool
 from cnnjax.ops._fractional_pool import fractional_max_pool
 from cnnjax.ops._tree_pool import tree_pool
+from cnnjax.ops._pyramid_pool import spatial_pyramid_pool
 
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm
