@@ -113,8 +113,9 @@ def tree_pool(
     _checks.check_floating(gates, op, "gates")
     num_leaves = leaves.shape[0] if leaves.ndim else 0
     if leaves.ndim != len(window) + 1 or tuple(leaves.shape[1:]) != window or num_leaves < 1:
-        fail(op, f"leaves must have shape [2^(D-1), *window_shape] = [L, {', '.join(map(str, window))}] "
-                 f"with L >= 1, got {tuple(leaves.shape)}.")
+        dims = ", ".join(map(str, window))
+        fail(op, f"leaves must have shape [2^(D-1), *window_shape] = [L, {dims}] with L >= 1, "
+                 f"got {tuple(leaves.shape)}.")
     if num_leaves & (num_leaves - 1):
         fail(op, f"leaves must hold a power of two of filters (2^(D-1) for a tree of depth D), "
                  f"got {num_leaves}.")
