@@ -2,7 +2,7 @@
 
 No flax import and no parameter creation here; ``cnnjax.nn`` wraps these in modules.
 Each family lives in its own private module (``_conv.py``, ``_pool.py``, ...); this file
-re-exports the public names of ``shared/API.md``.
+re-exports the public names (the reference is ``docs/api.md``).
 """
 # Each family owns one block below; keep the blocks separate.
 
@@ -32,6 +32,13 @@ from cnnjax.ops._spectral_pool import spectral_pool
 from cnnjax.ops._blur_pool import blur_pool, max_blur_pool
 from cnnjax.ops._gem_pool import gem_pool, global_gem_pool, global_lse_pool, lse_pool
 from cnnjax.ops._soft_pool import lip_pool, soft_pool
+
+# --- pooling, order statistics / fractional / tree / pyramid (_order_pool.py,
+#     _fractional_pool.py, _tree_pool.py, _pyramid_pool.py) ---
+from cnnjax.ops._order_pool import median_pool, min_pool
+from cnnjax.ops._fractional_pool import fractional_max_pool
+from cnnjax.ops._tree_pool import tree_pool
+from cnnjax.ops._pyramid_pool import spatial_pyramid_pool
 
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm

@@ -1,0 +1,75 @@
+"""Fractional max pooling module: a partial application of
+:func:`cnnjax.fractional_max_pool` that can stand in for max pooling at a pooling site."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+import cnnjax
+from cnnjax.ops import _checks
+
+Shape = int | Sequence[int]
+
+
+class FractionalMaxPool(nn.Module):
+    """Fractional max pooling (Graham 2014), equivalent to partial application of
+    :func:`cnnjax.fractional_max_pool`.
+
+    ``train=True`` draws the pseudo-random window offsets ``u`` per (example, channel) from
+    the ``'pool'`` RNG; ``train=False`` uses the deterministic ``u = 0.5``.
+
+    The output size is ``output_shape``, or, with ``site = (window_shape, strides,
+    padding)`` of a max-pooling site, the size max pooling gives there:
+    ``cnnjax.conv_output_shape(spatial, window_shape, stride=strides, padding=padding)``
+    (``strides=None`` meaning ``window_shape``), so the module drops in for ``MaxPool`` at
+    that site. The module's own ``window_shape`` (default 3) is kept, except where the site
+    leaves no room for it (``o + k − 1 > n`` at a small map): there it shrinks to
+    ``n − o + 1`` in that dim so the output size is the site's.
+
+    Attributes:
+      window_shape: the pooling window ``k``, an int or one per spatial dim.
+      output_shape: the output spatial size; give this or ``site``.
+      site: ``(window_shape, strides, padding)`` of the max pooling it replaces.
+
+    Example:
+      >>> pool = FractionalMaxPool(site=(2, 2, 'VALID'))
+      >>> x = jnp.ones((1, 10, 10, 3))
+      >>> pool.apply({}, x, train=True, rngs={'pool': jax.random.key(0)}).shape
+      (1, 5, 5, 3)
+    """
+
+    window_shape: Shape = 3
+    output_shape: Shape | None = None
+    site: tuple | None = None
+
+    def _geometry(self, x: jax.Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        op = "FractionalMaxPool"
+        d = _checks.spatial_rank(x, op)
+        spatial = tuple(int(n) for n in x.shape[1:-1])
+        window = _checks.ntuple(self.window_shape, d, op, "window_shape")
+        if (self.output_shape is None) == (self.site is None):
+            _checks.fail(op, f"give exactly one of output_shape and site, got "
+                             f"output_shape={self.output_shape!r} and site={self.site!r}.")
+        if self.site is None:
+            return window, _checks.ntuple(self.output_shape, d, op, "output_shape")
+        if not isinstance(self.site, Sequence) or len(self.site) != 3:
+            _checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
+                             f"{self.site!r}.", TypeError)
+        site_window, site_strides, site_padding = self.site
+        out = cnnjax.conv_output_shape(
+            spatial, site_window,
+            stride=site_window if site_strides is None else site_strides, padding=site_padding)
+        if any(o > n for o, n in zip(out, spatial)):
+            _checks.fail(op, f"site must not enlarge the input: max pooling at site "
+                             f"{self.site!r} gives {out} from {spatial}.")
+        return tuple(min(k, n - o + 1) for k, n, o in zip(window, spatial, out)), out
+
+    def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
+        x = jnp.asarray(x)
+        window, out = self._geometry(x)
+        key = self.make_rng("pool") if train else None
+        return cnnjax.fractional_max_pool(x, window, out, train=train, key=key)

@@ -1,0 +1,113 @@
+"""Forward+backward time of min, median, fractional max and tree pooling next to
+``max_pool``, and of ``fractional_max_pool`` next to PyTorch's.
+
+Command (from the repository root)::
+
+    python experiments/pool2_timing.py           # [128, 24, 24, 64] float32
+
+Each JAX op is ``jax.jit(jax.grad(lambda x: sum(op(x) * ct)))`` (the tree's filters are
+differentiated too), as in ``experiments/pool_timing.py``; PyTorch runs
+``fractional_max_pool2d`` forward and ``autograd.grad`` on the same data in its native
+``[N, C, H, W]`` layout with the same samples. The ops are timed in interleaved rounds so
+that load from other processes hits all of them alike; the table shows medians and minima
+over all rounds. The fractional rows pool 24 → 17 (ratio ≈ 1/√2, Graham's choice) with
+windows 2 and 3 and fixed samples.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import cnnjax
+
+
+def _jax_ops(n: int, c: int, out: int):
+    u = jax.random.uniform(jax.random.key(2), (n, c, 2), jnp.float32)
+    leaves = jnp.full((2, 2, 2), 0.25) + 0.025 * jax.random.normal(jax.random.key(3), (2, 2, 2))
+    gates = jnp.zeros((1, 2, 2), jnp.float32)
+    return [
+        ("max_pool 2x2", lambda x: cnnjax.max_pool(x, 2), ()),
+        ("min_pool 2x2", lambda x: cnnjax.min_pool(x, 2), ()),
+        ("median_pool 2x2", lambda x: cnnjax.median_pool(x, 2), ()),
+        ("median_pool 3x3/2 pad 1 reflect", lambda x: cnnjax.median_pool(x, 3, 2, 1), ()),
+        ("tree_pool 2x2 depth 2 (+ filters)", lambda x, lv, gt: cnnjax.tree_pool(x, lv, gt, 2),
+         (leaves, gates)),
+        ("fractional_max_pool 2x2 -> 12x12",
+         lambda x: cnnjax.fractional_max_pool(x, 2, 12, train=True, samples=u), ()),
+        (f"fractional_max_pool k=2 -> {out}x{out}",
+         lambda x: cnnjax.fractional_max_pool(x, 2, out, train=True, samples=u), ()),
+        (f"fractional_max_pool k=3 -> {out}x{out}",
+         lambda x: cnnjax.fractional_max_pool(x, 3, out, train=True, samples=u), ()),
+    ], u
+
+
+def _jax_step(fn, x, params):
+    y = fn(x, *params)
+    ct = jnp.cos(jnp.arange(y.size, dtype=x.dtype)).reshape(y.shape)
+    step = jax.jit(jax.grad(lambda x, *p: jnp.sum(fn(x, *p) * ct),
+                            argnums=tuple(range(1 + len(params)))))
+    jax.block_until_ready(step(x, *params))
+    return lambda: jax.block_until_ready(step(x, *params))
+
+
+def _torch_steps(x: np.ndarray, u: np.ndarray, out: int):
+    try:
+        import torch
+    except ImportError:
+        return []
+    tx = torch.from_numpy(np.moveaxis(x, -1, 1).copy()).requires_grad_(True)
+    samples = torch.from_numpy(u[..., ::-1].copy())  # PyTorch lists W first
+    steps = []
+    for k in (2, 3):
+        ct = torch.cos(torch.arange(x.shape[0] * x.shape[-1] * out * out, dtype=tx.dtype))
+        ct = ct.reshape(x.shape[0], x.shape[-1], out, out)
+
+        def step(k=k, ct=ct):
+            y = torch.nn.functional.fractional_max_pool2d(tx, k, output_size=out,
+                                                          _random_samples=samples)
+            return torch.autograd.grad((y * ct).sum(), tx)
+
+        step()
+        steps.append((f"(torch) fractional_max_pool2d k={k} -> {out}x{out}", step))
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", type=int, nargs=4, default=(128, 24, 24, 64))
+    parser.add_argument("--out", type=int, default=17, help="fractional output size")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per round")
+    args = parser.parse_args()
+    n, h, w, c = args.shape
+    x = jax.random.normal(jax.random.key(1), (n, h, w, c), jnp.float32)
+    ops, u = _jax_ops(n, c, args.out)
+    steps = [(name, _jax_step(fn, x, params)) for name, fn, params in ops]
+    steps += _torch_steps(np.asarray(x), np.asarray(u), args.out)
+    times: dict[str, list[float]] = {name: [] for name, _ in steps}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.rounds):
+        for name, step in steps:
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+        load.append(os.getloadavg()[0])
+    base = np.median(times[steps[0][0]])
+    print(f"shape {tuple(args.shape)} float32, forward+backward, {args.rounds} rounds × "
+          f"{args.repeats} runs, load average {min(load):.1f}-{max(load):.1f} on "
+          f"{os.cpu_count()} cores")
+    print("| op                                          | median ms | × max_pool | min ms |")
+    print("|---------------------------------------------|----------:|-----------:|-------:|")
+    for name, ts in times.items():
+        med = float(np.median(ts))
+        print(f"| {name:<43} | {med * 1e3:9.1f} | {med / base:10.2f} | {min(ts) * 1e3:6.1f} |")
+
+
+if __name__ == "__main__":
+    main()
