@@ -107,9 +107,9 @@ def test_unknown_model_lists_valid_ones(capsys):
 def test_unknown_pool_lists_valid_ones(capsys, tmp_path):
     from cnnjax import nn
 
-    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--pools", "max,median")
+    code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--pools", "max,median3")
     assert code == 2
-    _one_line_error(err, "cnnjax ablate: error: unknown pool spec 'median'", *nn.POOL_SPECS)
+    _one_line_error(err, "cnnjax ablate: error: unknown pool spec 'median3'", *nn.POOL_SPECS)
     assert not (tmp_path / "results.jsonl").exists()
 
 
@@ -236,9 +236,9 @@ def test_pool_lists_keep_comma_separated_spec_options(capsys, tmp_path):
         "max", "mixed:learn,per_channel", "lp:p=3", "gated:per_channel"]
     # Each resulting spec is validated whole: only the bad one is reported.
     code, _, err = _run(capsys, "ablate", "--out", str(tmp_path),
-                        "--pools", "mixed:learn,per_channel,median")
+                        "--pools", "mixed:learn,per_channel,median3")
     assert code == 2
-    _one_line_error(err, "unknown pool spec 'median'")
+    _one_line_error(err, "unknown pool spec 'median3'")
 
 
 def test_unknown_optimizer_lists_valid_ones(capsys, tmp_path):

@@ -125,7 +125,7 @@ def markdown(result: dict[str, Any]) -> str:
         out.append("")
     checks = result.get("targets", [])  # computed once, in benchmark()
     if checks:
-        out.append("### Issue 6 targets")
+        out.append("### Targets")
         if meta["batch"] != 128:
             out.append(f"(The targets are defined at batch 128; this run used batch "
                        f"{meta['batch']}.)\n")
@@ -137,8 +137,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+#: Pooling targets: (op, what it is timed against, the largest acceptable ratio), fwd+bwd.
+POOL_TARGETS = (
+    ("soft_pool", "avg_pool", 3.0), ("lip_pool", "avg_pool", 3.0),
+    ("gem_pool", "avg_pool", 3.0), ("lse_pool", "avg_pool", 3.0),
+    ("blur_pool", "torch pad+depthwise conv (blur)", 2.0),
+    ("max_blur_pool", "torch max_pool2d(s=1)+blur (maxblur)", 2.0),
+    ("fractional_max_pool", "torch fractional_max_pool2d", 1.0),
+)
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The speed targets of issue 6, checked against this run's measurements."""
+    """The speed targets, checked against this run's measurements."""
     checks = []
     train = result.get("train") or {}
     for r in train.get("rows", []):
@@ -167,6 +177,16 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                                        f"{r['fft_over_xla_fwd_bwd']:.2f}×", "met": ok})
             checks.append({"target": f"k={r['kernel']} on 64×64: 'auto' uses 'fft'",
                            "measured": r["auto_impl"], "met": r["auto_impl"] == "fft"})
+    pool = {r["op"]: r for r in (result.get("pool") or {}).get("rows", [])}
+
+    def pool_ratio(a: str, b: str) -> float | None:
+        return (pool[a]["fwd_bwd_ms"] / pool[b]["fwd_bwd_ms"]) if a in pool and b in pool else None
+
+    for name, base, limit in POOL_TARGETS:
+        v = pool_ratio(name, base)
+        if v is not None:
+            checks.append({"target": f"{name} fwd+bwd ≤ {limit:g}× {base}",
+                           "measured": f"{v:.2f}×", "met": v <= limit})
     fold = train.get("bn_fold")
     if fold:
         checks.append({"target": "folded-BN eval faster than unfolded",

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = [
     "FAMILIES", "METHODS", "POOL_SPECS", "Method", "Option", "ParsedSpec", "build",
-    "method_of", "parse", "split_spec_list",
+    "method_of", "parse", "specs_of", "split_spec_list",
 ]
 
 #: Method families, in the order plots list them (one colour per family).
@@ -149,6 +149,34 @@ METHODS: tuple[Method, ...] = (
            "stochastic pooling (Zeiler & Fergus 2013)", stochastic=True),
     Method("spectral", "SpectralPool", "spectral_pool", "anti-aliased",
            "spectral pooling (Rippel et al. 2015)", stochastic=True, geometry="global"),
+    Method("blur", "BlurPool", "blur_pool", "anti-aliased",
+           "anti-aliased downsampling: binomial low-pass filter, then subsample (Zhang 2019)",
+           (Option("k", "window_shape", int, _KERNEL),), defaults={"window_shape": 3},
+           site="site", geometry="blur"),
+    Method("maxblur", "MaxBlurPool", "max_blur_pool", "anti-aliased",
+           "dense max pooling, then anti-aliased subsampling (Zhang 2019)",
+           (Option("k", "filter_size", int, _KERNEL),), geometry="maxblur"),
+    Method("soft", "SoftPool", "soft_pool", "softmax-weighted",
+           "softmax-weighted pooling (Stergiou et al. 2021)"),
+    Method("lip", "LipPool", "lip_pool", "softmax-weighted",
+           "local importance-based pooling, logits from a learned convolution (Gao et al. 2019)",
+           learned=True),
+    Method("gem", "GeMPool", "gem_pool", "power mean",
+           "generalized mean pooling (Radenović et al. 2018)",
+           (Option("p", "p", float, _POSITIVE), _learn("learn_p"), _PER_CHANNEL),
+           learned="learn_p", describe=(("p", "learn_p"),)),
+    Method("lse", "LsePool", "lse_pool", "power mean",
+           "log-sum-exp pooling (Pinheiro & Collobert 2015)",
+           (Option("r", "r", float, _POSITIVE), _learn("learn_r"), _PER_CHANNEL),
+           learned="learn_r", describe=(("r", "learn_r"),)),
+    Method("min", "MinPool", "min_pool", "max/average", "min pooling"),
+    Method("median", "MedianPool", "median_pool", "order statistic", "median pooling"),
+    Method("fractional", "FractionalMaxPool", "fractional_max_pool", "stochastic",
+           "pseudo-random overlapping fractional max pooling (Graham 2014)", site="site",
+           geometry="adaptive", stochastic=True),
+    Method("tree", "TreePool", "tree_pool", "max-average mix",
+           "tree pooling, depth 2 by default (Lee et al. 2016)",
+           (Option("depth", "depth", int, _DEPTH),), learned=True),
     Method("strided_conv", "StridedConvPool", "conv", "learned",
            "no pooling: a learned C→C convolution with the site's window and stride "
            "(Springenberg et al. 2015)", learned=True),
@@ -160,6 +188,12 @@ METHODS: tuple[Method, ...] = (
            "global average pooling", site=None, geometry="global"),
     Method(None, "GlobalMaxPool", "global_max_pool", "max/average",
            "global max pooling", site=None, geometry="global"),
+    Method(None, "GlobalGeMPool", "global_gem_pool", "power mean",
+           "global generalized mean pooling", site=None, geometry="global"),
+    Method(None, "GlobalLsePool", "global_lse_pool", "power mean",
+           "global log-sum-exp pooling", site=None, geometry="global"),
+    Method(None, "SpatialPyramidPool", "spatial_pyramid_pool", "max/average",
+           "spatial pyramid pooling (He et al. 2014)", site=None, geometry="global"),
 )
 
 _BY_NAME: dict[str, Method] = {m.name: m for m in METHODS if m.name is not None}
@@ -167,8 +201,12 @@ _BY_MODULE: dict[str, Method] = {m.module: m for m in METHODS}
 
 #: The canonical spec strings, one per method and variant: the ablation study's default grid.
 POOL_SPECS: tuple[str, ...] = (
+    # The lectures and the 2012-16 papers.
     "max", "avg", "sum", "lp:p=3", "lp:learn", "l2", "mixed:alpha=0.5", "mixed:learn",
     "stochastic_mixed", "gated", "stochastic", "spectral",
+    # The variants pooling papers since 2017 compare against, and the no-pooling baseline.
+    "blur", "maxblur", "soft", "lip", "gem:p=3", "gem:learn", "lse:r=1", "lse:learn", "min",
+    "median", "fractional", "tree", "strided_conv",
 )
 
 
@@ -286,12 +324,25 @@ def build(spec: str, window_shape: Any = 2, strides: Any = None, padding: Any = 
     package = {"linen": "cnnjax.nn", "nnx": "cnnjax.nnx"}.get(frontend)
     if package is None:
         _fail(f"frontend must be 'linen' or 'nnx', got {frontend!r}.")
-    cls = getattr(importlib.import_module(package), method.module)
+    cls = getattr(importlib.import_module(package), method.module, None)
+    if cls is None:
+        _fail(f"pooling spec {spec!r} has no {package} module ({method.module}) yet; "
+              f"build it with the linen front end (cnnjax.nn.make_pool).")
     if method.site == "site":
         site_fields = {"site": (window_shape, strides, padding)}
     else:
         site_fields = {"window_shape": window_shape, "strides": strides, "padding": padding}
     return cls(**site_fields, **{**parsed.fields, **kwargs})
+
+
+def specs_of(frontend: str) -> tuple[str, ...]:
+    """The canonical specs (:data:`POOL_SPECS`) whose module the front end has.
+
+    ``'linen'`` (:mod:`cnnjax.nn`) has every one; ``'nnx'`` (:mod:`cnnjax.nnx`) has those of
+    the first family and ``'strided_conv'``.
+    """
+    package = importlib.import_module({"linen": "cnnjax.nn", "nnx": "cnnjax.nnx"}[frontend])
+    return tuple(s for s in POOL_SPECS if hasattr(package, parse(s).method.module))
 
 
 def method_of(module: Any) -> Method | None:

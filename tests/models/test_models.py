@@ -121,8 +121,8 @@ def test_pool_factory_is_accepted():
     assert model.apply(v, x, train=False).shape == (1, 3)
     with pytest.raises(TypeError, match="pool must be a spec string or a module factory"):
         models.LeNet5(pool=3).init(_rngs(0), x, train=False)
-    with pytest.raises(ValueError, match="unknown pooling spec 'median'"):
-        models.LeNet5(pool="median").init(_rngs(0), x, train=False)
+    with pytest.raises(ValueError, match="unknown pooling spec 'median3'"):
+        models.LeNet5(pool="median3").init(_rngs(0), x, train=False)
 
 
 @pytest.mark.parametrize("name, shape, n_params", [

@@ -258,14 +258,17 @@ def test_make_pool_specs(spec, cls, fields):
 
 
 def test_pool_specs_constant():
-    assert nn.POOL_SPECS == ("max", "avg", "sum", "lp:p=3", "lp:learn", "l2", "mixed:alpha=0.5",
-                             "mixed:learn", "stochastic_mixed", "gated", "stochastic", "spectral")
+    assert nn.POOL_SPECS == (
+        "max", "avg", "sum", "lp:p=3", "lp:learn", "l2", "mixed:alpha=0.5", "mixed:learn",
+        "stochastic_mixed", "gated", "stochastic", "spectral",
+        "blur", "maxblur", "soft", "lip", "gem:p=3", "gem:learn", "lse:r=1", "lse:learn", "min",
+        "median", "fractional", "tree", "strided_conv")
     for spec in nn.POOL_SPECS:
         nn.make_pool(spec)
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("median", "unknown pooling spec 'median'; valid specs are 'max', 'avg'"),
+    ("median3", "unknown pooling spec 'median3'; valid specs are 'max', 'avg'"),
     ("lp", "needs 'p=<float>' or 'learn'"),
     ("lp:q=3", "unknown option 'q=3'"),
     ("max:learn", "unknown option 'learn'"),

@@ -12,7 +12,7 @@ from cnnjax import nnx as cnnx
 from cnnjax.layers import pool_specs
 from tests.nnx._helpers import copy_module, x_data
 
-SPECS = [*pool_specs.POOL_SPECS, "strided_conv", "gated:per_channel", "mixed:learn,per_channel",
+SPECS = [*pool_specs.specs_of("nnx"), "strided_conv", "gated:per_channel", "mixed:learn,per_channel",
          "LP:P=1.5"]
 
 
@@ -49,7 +49,7 @@ def test_make_pool_rngs_and_num_features():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("median", "unknown pooling spec 'median'; valid specs are 'max', 'avg'"),
+    ("median3", "unknown pooling spec 'median3'; valid specs are 'max', 'avg'"),
     ("lp", "needs 'p=<float>' or 'learn'"),
     ("max:learn", "unknown option 'learn'"),
 ])
@@ -76,3 +76,12 @@ def test_make_pool_factories(rng):
     pool = cnnx.make_pool(lambda **kw: cnnx.StridedConvPool(**kw), 2, num_features=3,
                           rngs=nnx.Rngs(0))
     assert pool.kernel.shape == (2, 2, 3, 3)
+
+
+def test_specs_without_an_nnx_module_say_so():
+    missing = set(pool_specs.POOL_SPECS) - set(pool_specs.specs_of("nnx"))
+    assert missing == {"blur", "maxblur", "soft", "lip", "gem:p=3", "gem:learn", "lse:r=1",
+                       "lse:learn", "min", "median", "fractional", "tree"}
+    for spec in missing:
+        with pytest.raises(ValueError, match=r"has no cnnjax\.nnx module .* linen front end"):
+            cnnx.make_pool(spec, 2, num_features=3, rngs=nnx.Rngs(0))

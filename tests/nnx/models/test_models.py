@@ -56,7 +56,7 @@ def test_parameter_counts_equal_linen(name):
 # Small inputs and narrow heads keep the eager runs fast; LeNet-5 runs every spec.
 EQUAL = [
     *[pytest.param("lenet5", (8, 8, 1), spec, {}, id=f"lenet5-{spec}")
-      for spec in [*pool_specs.POOL_SPECS, "strided_conv", "mixed:learn,per_channel"]],
+      for spec in [*pool_specs.specs_of("nnx"), "strided_conv", "mixed:learn,per_channel"]],
     pytest.param("mnistnet", (8, 8, 1), "lp:learn", {}, id="mnistnet"),
     pytest.param("resnet20", (8, 8, 3), "gated", {}, id="resnet20"),
     pytest.param("vgg11_bn", (32, 32, 3), "mixed:learn", {"hidden": 16}, id="vgg11_bn"),
