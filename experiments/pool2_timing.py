@@ -12,6 +12,28 @@ differentiated too), as in ``experiments/pool_timing.py``; PyTorch runs
 that load from other processes hits all of them alike; the table shows medians and minima
 over all rounds. The fractional rows pool 24 → 17 (ratio ≈ 1/√2, Graham's choice) with
 windows 2 and 3 and fixed samples.
+
+Measured on this machine (2 CPU cores shared with other jobs, load average ~9, so the
+medians are noisy and the min column is the less disturbed one), jax 0.10.2, torch 2.13.0
+CPU, one run::
+
+    | op                                          | median ms | × max_pool | min ms |
+    |---------------------------------------------|----------:|-----------:|-------:|
+    | max_pool 2x2                                |       6.3 |       1.00 |    1.8 |
+    | min_pool 2x2                                |       6.4 |       1.01 |    2.3 |
+    | median_pool 2x2                             |       5.7 |       0.90 |    3.1 |
+    | median_pool 3x3/2 pad 1 reflect             |     299.2 |      47.45 |  184.9 |
+    | tree_pool 2x2 depth 2 (+ filters)           |      44.1 |       7.00 |   24.7 |
+    | fractional_max_pool 2x2 -> 12x12            |      28.0 |       4.44 |   13.0 |
+    | fractional_max_pool k=2 -> 17x17            |      37.4 |       5.94 |   22.2 |
+    | fractional_max_pool k=3 -> 17x17            |      88.0 |      13.95 |   55.6 |
+    | (torch) fractional_max_pool2d k=2 -> 17x17  |     167.6 |      26.58 |   86.2 |
+    | (torch) fractional_max_pool2d k=3 -> 17x17  |     199.6 |      31.66 |  133.8 |
+
+``fractional_max_pool`` is 2-4× faster than PyTorch's on the same samples. The 3×3 median
+with reflect padding pays for overlapping windows (``max_pool`` 3×3/2 pad 1 is ~12×
+``max_pool`` 2×2, ``experiments/pool_timing.py``), for the median network and for the
+mirrored padding (~2.5× the ``'zeros'`` padding mode).
 """
 from __future__ import annotations
 

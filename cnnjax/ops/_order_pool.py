@@ -23,7 +23,7 @@ windows, ``[128, 24, 24, 64]``); windows of more than ``_MAX_NETWORK_SIZE`` elem
 median (as ``torch.median``); the sort fallback does the same explicitly.
 
 Speed (forward+backward on CPU, ``experiments/pool2_timing.py``): 2×2 min and median
-pooling cost ~1.7× ``max_pool``. Padded windows whose padding copies the input
+pooling cost 0.9-1.7× ``max_pool`` (two runs). Padded windows whose padding copies the input
 (``'reflect'``, ``'replicate'``, ``'circular'``) are ~2.5× slower than with ``'zeros'``
 (3×3 / stride 2 / padding 1); the padding and its transpose are cheap alone, so the loss
 is in how XLA fuses them with the window slices (a padding by static gathers or by
