@@ -33,27 +33,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import cnnjax
+from cnnjax.bench.timing import jax_call, measure
 
 DEFAULT_IMPLS = ("xla", "im2col", "fft", "auto")
 
 
 def _interleaved_medians(fns: dict, args: tuple, reps: int) -> dict:
-    for f in fns.values():
-        jax.block_until_ready(f(*args))
-    times = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(f(*args))
-            times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    """Median ms per call, interleaved rounds (cnnjax's one timing harness)."""
+    medians = measure({k: jax_call(f, *args) for k, f in fns.items()}, reps)
+    return {k: v * 1e3 for k, v in medians.items()}
 
 
 def _torch_fns(x, w, stride: int, padding: int, groups: int):

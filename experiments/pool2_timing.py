@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import cnnjax
+from cnnjax.bench.timing import jax_call, measure
 
 
 def _jax_ops(n: int, c: int, out: int):
@@ -73,8 +73,7 @@ def _jax_step(fn, x, params):
     ct = jnp.cos(jnp.arange(y.size, dtype=x.dtype)).reshape(y.shape)
     step = jax.jit(jax.grad(lambda x, *p: jnp.sum(fn(x, *p) * ct),
                             argnums=tuple(range(1 + len(params)))))
-    jax.block_until_ready(step(x, *params))
-    return lambda: jax.block_until_ready(step(x, *params))
+    return jax_call(step, x, *params)
 
 
 def _torch_steps(x: np.ndarray, u: np.ndarray, out: int):
@@ -111,24 +110,19 @@ def main() -> None:
     ops, u = _jax_ops(n, c, args.out)
     steps = [(name, _jax_step(fn, x, params)) for name, fn, params in ops]
     steps += _torch_steps(np.asarray(x), np.asarray(u), args.out)
-    times: dict[str, list[float]] = {name: [] for name, _ in steps}
     load = [os.getloadavg()[0]]
-    for _ in range(args.rounds):
-        for name, step in steps:
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - t0)
-        load.append(os.getloadavg()[0])
-    base = np.median(times[steps[0][0]])
+    cands = dict(steps)
+    medians = measure(cands, args.rounds * args.repeats)
+    minima = measure(cands, args.rounds * args.repeats, warmup=0, stat=min)
+    load.append(os.getloadavg()[0])
+    base = medians[steps[0][0]]
     print(f"shape {tuple(args.shape)} float32, forward+backward, {args.rounds} rounds × "
           f"{args.repeats} runs, load average {min(load):.1f}-{max(load):.1f} on "
           f"{os.cpu_count()} cores")
     print("| op                                          | median ms | × max_pool | min ms |")
     print("|---------------------------------------------|----------:|-----------:|-------:|")
-    for name, ts in times.items():
-        med = float(np.median(ts))
-        print(f"| {name:<43} | {med * 1e3:9.1f} | {med / base:10.2f} | {min(ts) * 1e3:6.1f} |")
+    for name, med in medians.items():
+        print(f"| {name:<43} | {med * 1e3:9.1f} | {med / base:10.2f} | {minima[name] * 1e3:6.1f} |")
 
 
 if __name__ == "__main__":

@@ -50,14 +50,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 import cnnjax
+from cnnjax.bench.timing import jax_call, measure
 
 
 def _ops(c: int):
@@ -96,21 +95,13 @@ def _ops(c: int):
     ]
 
 
-def time_op(fn, x, params, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds of a jitted forward+backward (gradient w.r.t. x and params)."""
-    ct = jnp.cos(jnp.arange(fn(x, *params).size, dtype=x.dtype)).reshape(fn(x, *params).shape)
-
-    def loss(x, *params):
-        return jnp.sum(fn(x, *params) * ct)
-
-    step = jax.jit(jax.grad(loss, argnums=tuple(range(1 + len(params)))))
-    jax.block_until_ready(step(x, *params))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step(x, *params))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), float(np.min(times))
+def _step(fn, x, params):
+    """A jitted forward+backward (gradient w.r.t. x and params) as a timing candidate."""
+    y = fn(x, *params)
+    ct = jnp.cos(jnp.arange(y.size, dtype=x.dtype)).reshape(y.shape)
+    step = jax.jit(jax.grad(lambda x, *p: jnp.sum(fn(x, *p) * ct),
+                            argnums=tuple(range(1 + len(params)))))
+    return jax_call(step, x, *params)
 
 
 def main() -> None:
@@ -120,8 +111,10 @@ def main() -> None:
     args = parser.parse_args()
     x = jax.random.normal(jax.random.key(1), tuple(args.shape), jnp.float32)
     load = os.getloadavg()[0]
-    rows = [(name, *time_op(fn, x, params, args.repeats))
-            for name, fn, params in _ops(args.shape[-1])]
+    steps = {name: _step(fn, x, params) for name, fn, params in _ops(args.shape[-1])}
+    medians = measure(steps, args.repeats)
+    minima = measure(steps, args.repeats, warmup=0, stat=min)
+    rows = [(name, medians[name], minima[name]) for name in steps]
     base_med, base_min = rows[0][1], rows[0][2]
     print(f"shape {tuple(args.shape)} float32, 2x2 windows, forward+backward, "
           f"{args.repeats} timed runs, load average {load:.1f} on {os.cpu_count()} cores")

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = [
     "FAMILIES", "METHODS", "POOL_SPECS", "Method", "Option", "ParsedSpec", "build",
-    "method_of", "parse", "specs_of", "split_spec_list",
+    "method_of", "module_class", "parse", "specs_of", "split_spec_list",
 ]
 
 #: Method families, in the order plots list them (one colour per family).
@@ -321,18 +321,24 @@ def build(spec: str, window_shape: Any = 2, strides: Any = None, padding: Any = 
     """
     parsed = parse(spec)
     method = parsed.method
-    package = {"linen": "cnnjax.nn", "nnx": "cnnjax.nnx"}.get(frontend)
-    if package is None:
-        _fail(f"frontend must be 'linen' or 'nnx', got {frontend!r}.")
-    cls = getattr(importlib.import_module(package), method.module, None)
-    if cls is None:
-        _fail(f"pooling spec {spec!r} has no {package} module ({method.module}) yet; "
-              f"build it with the linen front end (cnnjax.nn.make_pool).")
+    cls = module_class(parsed, frontend)
     if method.site == "site":
         site_fields = {"site": (window_shape, strides, padding)}
     else:
         site_fields = {"window_shape": window_shape, "strides": strides, "padding": padding}
     return cls(**site_fields, **{**parsed.fields, **kwargs})
+
+
+def module_class(parsed: ParsedSpec, frontend: str) -> type:
+    """The module class of a parsed spec in a front end (``'linen'`` or ``'nnx'``)."""
+    package = {"linen": "cnnjax.nn", "nnx": "cnnjax.nnx"}.get(frontend)
+    if package is None:
+        _fail(f"frontend must be 'linen' or 'nnx', got {frontend!r}.")
+    cls = getattr(importlib.import_module(package), parsed.method.module, None)
+    if cls is None:
+        _fail(f"pooling spec {parsed.spec!r} has no {package} module ({parsed.method.module}) "
+              f"yet; build it with the linen front end (cnnjax.nn.make_pool).")
+    return cls
 
 
 def specs_of(frontend: str) -> tuple[str, ...]:

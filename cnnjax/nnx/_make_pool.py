@@ -83,9 +83,8 @@ def make_pool(spec: PoolSpec, window_shape: Shape = 2, strides: Shape | None = N
     """
     given = {"num_features": num_features, "rngs": rngs}
     if isinstance(spec, str):
-        import cnnjax.nnx
 
-        cls = getattr(cnnjax.nnx, pool_specs.parse(spec).method.module)
+        cls = pool_specs.module_class(pool_specs.parse(spec), "nnx")
         build = _accepted(cls, given, f"pooling spec {spec!r} ({cls.__name__})")
         return pool_specs.build(spec, window_shape, strides, padding, frontend="nnx",
                                 **{**build, **kwargs})
