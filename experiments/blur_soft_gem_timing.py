@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import cnnjax
+from cnnjax.bench.timing import measure
 
 
 def jax_step(fn, x, params):
@@ -107,14 +107,8 @@ def main() -> None:
             steps.append((name, torch_step(*spec[0], x_np)))
         else:
             steps.append((name, jax_step(spec[0], x, spec[1])))
-    times: dict[str, list[float]] = {name: [] for name, _ in steps}
     load = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        for name, run in steps:
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - t0)
+    medians = measure(dict(steps), args.rounds * args.repeats)
     load = max(load, os.getloadavg()[0])
     print(f"shape {shape} float32, forward+backward, {args.rounds}×{args.repeats} timed calls "
           f"per op, load average up to {load:.1f} on {os.cpu_count()} cores")
@@ -122,7 +116,7 @@ def main() -> None:
     print("|-----------------------------------------------------|----------:|-----------:|")
     base = None
     for name, _ in steps:
-        med = float(np.median(times[name]))
+        med = medians[name]
         if "baseline" in name:
             base = med
         print(f"| {name:<51} | {med * 1e3:9.1f} | {med / base:10.2f} |")
