@@ -37,6 +37,7 @@ from jax import lax
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
 from cnnjax.ops._pool import (
+    PoolGeometry,
     max_over_windows,
     over_windows,
     pad_spatial,
@@ -169,24 +170,65 @@ def _positive_eps(eps: Any) -> bool:
         return False
 
 
-def _lse_body(parts, r_arr, *, r_static, geom):
-    r = _exponent(r_static, r_arr, parts[0].ndim)
+def _lse_fwd(parts, r, geom):
     masks = window_masks(geom)
     inv, empty = inverse_counts(geom)
     dtype = parts[0].dtype
+    zero = jnp.zeros((), dtype)
     inside = [s if mk is None else jnp.where(mk, s, -jnp.inf) for s, mk in zip(parts, masks)]
-    m = lax.stop_gradient(functools.reduce(jnp.maximum, inside))
+    m = functools.reduce(jnp.maximum, inside)
     if empty is not None:
-        m = jnp.where(empty, jnp.zeros((), dtype), m)
+        m = jnp.where(empty, zero, m)
     total = None
     for s, mk in zip(parts, masks):
         t = jnp.expm1(r * (s - m))  # in (-1, 0]: the zero-padded slices stay finite
         if mk is not None:
-            t = jnp.where(mk, t, jnp.zeros((), dtype))
+            t = jnp.where(mk, t, zero)
         total = t if total is None else total + t
     mean = total * (inv if isinstance(inv, float) else jnp.asarray(inv, dtype))
-    y = m + jnp.log1p(mean) / r  # mean >= 1/|R| − 1 > −1
-    return y if empty is None else jnp.where(empty, jnp.zeros((), dtype), y)
+    excess = jnp.log1p(mean) / r  # y − m; mean >= 1/|R| − 1 > −1 (0 for an empty window)
+    y = m + excess
+    if empty is not None:
+        y = jnp.where(empty, zero, y)
+    return y, (parts, r, m, excess, 1 + mean)
+
+
+def _lse_bwd(geom, res, g):
+    # With w_j = e^{r·(x_j − m)} / Σ_{k∈R} e^{r·(x_k − m)} (the softmax of r·x over R):
+    # ∂y/∂x_j = w_j and ∂y/∂r = (Σ_j w_j·(x_j − m) − (y − m)) / r. Written by hand so that
+    # the weights are recomputed instead of kept alive per window slice (as autodiff would),
+    # and centred on m so that ∂y/∂r does not cancel for large x.
+    parts, r, m, excess, one_plus_mean = res
+    inv, _ = inverse_counts(geom)
+    scale = g * (inv if isinstance(inv, float) else jnp.asarray(inv, g.dtype)) / one_plus_mean
+    d_parts = []
+    for s, mk in zip(parts, window_masks(geom)):
+        w = jnp.exp(r * (s - m)) * scale
+        if mk is not None:
+            w = jnp.where(mk, w, jnp.zeros((), g.dtype))
+        d_parts.append(w)
+    # Materialised once: left to fusion, XLA:CPU recomputes the exponentials inside the
+    # reduction below, which runs single-threaded (~2× slower for a learned r).
+    d_parts = lax.optimization_barrier(d_parts)
+    moment = functools.reduce(jnp.add, [w * (s - m) for w, s in zip(d_parts, parts)])
+    d_r = (moment - g * excess) / r
+    # Sum over the axes r was broadcast along (all of them for a scalar r).
+    axes = tuple(i for i in range(d_r.ndim) if r.ndim == 0 or r.shape[i] == 1)
+    return d_parts, jnp.sum(d_r, axis=axes).reshape(r.shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _lse_windows(parts: list[jax.Array], r: jax.Array, geom: PoolGeometry) -> jax.Array:
+    """``m + log1p(mean_j expm1(r·(x_j − m)))/r`` over the window slices (module docstring)."""
+    return _lse_fwd(parts, r, geom)[0]
+
+
+_lse_windows.defvjp(_lse_fwd, _lse_bwd)
+
+
+def _lse_body(parts, r_arr, *, r_static, geom):
+    r = _exponent(r_static, r_arr, parts[0].ndim)
+    return _lse_windows(list(parts), jnp.asarray(r, parts[0].dtype), geom)
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3))

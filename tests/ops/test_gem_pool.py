@@ -182,6 +182,8 @@ def test_gradients_wrt_x_and_hyperparameters(rng):
     check_grads(lambda v, r: cnnjax.global_lse_pool(v, r=r), (x, np.array([0.5, 3.0])),
                 order=2, modes=["rev"])
     check_grads(lambda v: cnnjax.gem_pool(v, 2, p=3.0), (x,), order=2, modes=["rev"])
+    check_grads(lambda v, r: cnnjax.lse_pool(v, 3, 2, 1, r=r), (x, np.array([0.7, 2.0])),
+                order=2, modes=["rev"])
 
 
 def test_jit_vmap_and_dtypes(rng):
