@@ -1,4 +1,4 @@
-"""The CPU speed benchmark of issue 6 (equivalent to ``cnnjax bench``).
+"""The CPU speed benchmark (equivalent to ``cnnjax bench``).
 
 Command (from the repository root; PyTorch rows need the ``test`` extra, else they are skipped)::
 
@@ -10,7 +10,7 @@ tables is in docs/benchmark.md)::
 
     cnnjax bench — 2026-11-22 12:01 UTC, jax 0.10.2 (cpu), 2 cores, AMD EPYC, torch 2.13.0+cpu, batch 128, median of 7 interleaved runs
 
-    ### Issue 6 targets
+    ### Targets
     | target | measured | met |
     |---|---:|---:|
     | mnistnet step ≤ 1.0× PyTorch's time | 1.15× | **no** |

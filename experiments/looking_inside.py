@@ -1,4 +1,4 @@
-"""Draws every figure of the README's "Looking inside" section (issue 8) into one folder.
+"""Draws every figure of the README's "Looking inside" section into one folder.
 
 Command (from the repository root; about 2 minutes on 2 CPU cores, most of it compiling and
 training LeNet5 for 10 epochs on the 8x8 digits)::
@@ -47,7 +47,7 @@ def _figures(out: Path, workdir: Path, epochs: int) -> list[tuple[str, list[str]
              str(epochs), "--workdir", str(workdir / "lenet5_digits")]
     return [
         ("Hand-made kernels", ["kernels", "--out", str(out / "classic_kernels.png")],
-         "The lectures' 3x3 kernels (seed 000): box blur, Laplacian edge detection, sharpening "
+         "The lectures' 3x3 kernels (lectures): box blur, Laplacian edge detection, sharpening "
          "and the vertical-edge detector, applied with `cnnjax.conv` (replicate padding) to "
          "scikit-learn's sample photo."),
         ("Learned filters", ["filters", *train, "--out", str(out / "filters_lenet5_digits.png")],

@@ -1,4 +1,4 @@
-"""Forward+backward time of every pooling op relative to ``max_pool`` (issue 3, issue 6).
+"""Forward+backward time of every pooling op relative to ``max_pool``.
 
 Command (from the repository root)::
 

@@ -4,8 +4,8 @@ Command (equivalent to ``cnnjax ablate --out runs/ablation``)::
 
     python experiments/pooling_ablation.py --out runs/ablation
 
-Same network (the seeds' LeNet5: conv 20 k5 p2 → ReLU → pool 2/2 → conv 50 k5 p2 → ReLU →
-pool 2/2 → dense 500 → ReLU → dense 10), trained with each of the contract's twelve pool
+Same network (the lectures' LeNet5: conv 20 k5 p2 → ReLU → pool 2/2 → conv 50 k5 p2 → ReLU →
+pool 2/2 → dense 500 → ReLU → dense 10), trained with each of the twelve first-family pool
 specs and three seeds: adam, learning rate 1e-3, batch 64, 20 epochs, on scikit-learn's
 digits (1437 train / 360 test images, stratified split fixed by ``cnnjax.data``).
 Results go to ``runs/ablation/results.jsonl`` and ``runs/ablation/report.md`` (with

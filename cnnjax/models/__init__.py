@@ -8,7 +8,7 @@ factory called as ``factory(window_shape=..., strides=..., padding=...)``), is c
 collections ``'dropout'`` and ``'pool'`` (stochastic pools).
 
 ``get(name, **kwargs)`` builds one by name (``NAMES``); ``summary(model, input_shape)`` prints
-the seeds' layer table (also of the ``flax.nnx`` twins in :mod:`cnnjax.nnx.models`);
+the lectures' layer table (also of the ``flax.nnx`` twins in :mod:`cnnjax.nnx.models`);
 ``fold_batch_norms(model, variables)`` folds every Conv→BatchNorm pair for inference.
 """
 from __future__ import annotations

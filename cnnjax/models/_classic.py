@@ -14,12 +14,12 @@ from cnnjax.models._layers import (ConvBN, Flatten, ReLU, check_input, dropout,
 
 
 class AlexNet(nn.Module):
-    """AlexNet (Krizhevsky et al. 2012) as in the seeds' layer list (seed 002).
+    """AlexNet (Krizhevsky et al. 2012) as in the lectures' layer list (lectures).
 
     ImageNet stem (``227×227×3``): ``Conv 96 11×11/4 → 55×55``, pool 3/2 → 27, ``Conv 256
     5×5 p2``, pool 3/2 → 13, ``Conv 384, 384, 256 3×3 p1``, pool 3/2 → 6, then FC 4096 → FC
-    4096 → FC ``num_classes`` with dropout 0.5 before each hidden FC (the seeds: "uses
-    Dropout"). Local response normalisation is omitted (not in the seeds; later work found it
+    4096 → FC ``num_classes`` with dropout 0.5 before each hidden FC (the lectures: "uses
+    Dropout"). Local response normalisation is omitted (not in the lectures; later work found it
     unhelpful). For small inputs (``stem='cifar'``, chosen automatically below 64 px) the first
     conv is ``3×3/1 p1`` so that the three 3/2 pools still fit (32 → 15 → 7 → 3); the rest is
     unchanged. The FC input is whatever the last pool flattens to.
@@ -122,7 +122,7 @@ class VGG(nn.Module):
 
 class NiN(nn.Module):
     """Network in Network (Lin et al. 2014), the CIFAR-10 model: "mlpconv" blocks of a spatial
-    conv followed by two 1×1 convs (seed 001: 1×1 convolutions), global average pooling, no FC.
+    conv followed by two 1×1 convs (lectures: 1×1 convolutions), global average pooling, no FC.
 
     ``[Conv 192 5×5 p2, 1×1 160, 1×1 96] → pool 3/2 p1 → dropout .5 → [Conv 192 5×5 p2, 1×1
     192, 1×1 192] → pool 3/2 p1 → dropout .5 → [Conv 192 3×3 p1, 1×1 192, 1×1 num_classes] →

@@ -42,7 +42,7 @@ def fold_batch_norms(model: nn.Module, variables: Mapping, *, epsilon: float = 1
     """Folds every Conv→BatchNorm pair of a trained model into a biased Conv for inference.
 
     Eval-mode batch norm is a per-channel affine map, so it can be merged into the preceding
-    convolution (seed 001: "zero overhead at test-time: can be fused with conv"). Every
+    convolution (lectures: "zero overhead at test-time: can be fused with conv"). Every
     ``ConvBN`` block (``params: {conv: {kernel}, bn: {scale, bias}}``, ``batch_stats: {bn:
     {mean, var}}``) becomes ``params: {conv: {kernel', bias'}}`` by
     :func:`cnnjax.fold_batch_norm`; the returned model is ``model.clone(fold_bn=True)``, whose

@@ -1,7 +1,7 @@
 """Building blocks shared by the model zoo.
 
 ``ReLU``, ``Flatten`` and ``LogSoftmax`` are tiny stateless modules (rather than bare
-functions) so that :func:`cnnjax.models.summary` sees them as rows of the seeds' layer table.
+functions) so that :func:`cnnjax.models.summary` sees them as rows of the lectures' layer table.
 :class:`ConvBN` is the Conv→BatchNorm pair that :func:`cnnjax.models.fold_batch_norms` folds
 for inference.
 """
@@ -44,7 +44,7 @@ class Flatten(nn.Module):
 
 
 class LogSoftmax(nn.Module):
-    """Log-probabilities over the last axis (the seeds' MNIST example ends with it)."""
+    """Log-probabilities over the last axis (the lectures' MNIST example ends with it)."""
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return jax.nn.log_softmax(x, axis=-1)
@@ -57,7 +57,7 @@ class ConvBN(nn.Module):
     ``batch_stats: {bn: {mean, var}}``. With ``fold=True`` (inference only) it is a single
     ``Conv`` with ``params: {conv: {kernel, bias}}`` holding ``cnnjax.fold_batch_norm`` of the
     above — batch norm at test time is a per-channel affine map, "zero overhead at test-time:
-    can be fused with conv" (seed 001).
+    can be fused with conv" (lectures).
     """
 
     features: int

@@ -1,4 +1,4 @@
-"""LeNet-5 as in the seeds' table and the seeds' PyTorch MNIST example."""
+"""LeNet-5 as in the lectures' table and the lectures' PyTorch MNIST example."""
 from __future__ import annotations
 
 import flax.linen as nn
@@ -11,7 +11,7 @@ from cnnjax.models._layers import (Flatten, LogSoftmax, ReLU, check_input, dropo
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 exactly as the seeds' table (seed 001, "Example: LeNet-5"; LeCun et al. 1998).
+    """LeNet-5 exactly as the lectures' table (lectures, "Example: LeNet-5"; LeCun et al. 1998).
 
     ``Conv(20, K=5, P=2, S=1) → ReLU → Pool(2/2) → Conv(50, K=5, P=2, S=1) → ReLU →
     Pool(2/2) → Flatten → Linear(→500) → ReLU → Linear(→num_classes)``. At ``28×28×1`` and 10
@@ -49,7 +49,7 @@ class LeNet5(nn.Module):
 
 
 class MnistNet(nn.Module):
-    """The seeds' PyTorch MNIST example (seed 000, "A toy example"; pytorch/examples mnist).
+    """The lectures' PyTorch MNIST example (lectures, "A toy example"; pytorch/examples mnist).
 
     ``Conv(32, K=3) → ReLU → Conv(64, K=3) → ReLU → Pool(2/2) → Dropout(0.25) → Flatten →
     Linear(→128) → ReLU → Dropout(0.5) → Linear(→num_classes) → LogSoftmax``; 1,199,882

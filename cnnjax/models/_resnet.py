@@ -46,7 +46,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Residual network of :class:`BasicBlock` stages (He et al. 2016; seed 002 "ResNet").
+    """Residual network of :class:`BasicBlock` stages (He et al. 2016; lectures, "ResNet").
 
     Defaults are the CIFAR ResNet-20 of the paper (Sec. 4.2): a 3×3 16-channel stem, three
     stages of three blocks with 16, 32, 64 channels (strides 1, 2, 2), global average pooling
@@ -112,7 +112,7 @@ class ResNet18(ResNet):
 
 
 class Inception(nn.Module):
-    """The GoogLeNet Inception module (Szegedy et al. 2015, Fig. 2b; seed 002).
+    """The GoogLeNet Inception module (Szegedy et al. 2015, Fig. 2b; lectures).
 
     Four parallel branches concatenated on channels: 1×1; 1×1 → 3×3; 1×1 → 5×5; 3×3/1
     'SAME' pool → 1×1. Every conv is ConvBN → ReLU (BN as in Ioffe & Szegedy 2015, who

@@ -59,7 +59,7 @@ class LpPool(nn.Module):
 
 class L2Pool(nn.Module):
     """L2 pooling with a Gaussian window, equivalent to partial application of
-    :func:`cnnjax.l2_pool` (the seeds' "L2 norm pooling").
+    :func:`cnnjax.l2_pool` (the lectures' "L2 norm pooling").
 
     Example:
       >>> L2Pool(window_shape=2).apply({}, jnp.ones((1, 4, 4, 1))).shape

@@ -1,4 +1,4 @@
-"""Feature maps layer by layer for one input (seed 000, "Visualize features": hierarchical
+"""Feature maps layer by layer for one input (lectures, "Visualize features": hierarchical
 convolution and pooling turn pixels into increasingly abstract maps)."""
 from __future__ import annotations
 

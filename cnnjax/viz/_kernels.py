@@ -17,7 +17,7 @@ from cnnjax.viz._common import check_png_path, new_figure, sample_photos, save, 
 
 
 def classic_kernels() -> dict[str, np.ndarray]:
-    """The seeds' four 3x3 kernels, as float64 ``[3, 3]`` arrays, in the lectures' order.
+    """The lectures' four 3x3 kernels, as float64 ``[3, 3]`` arrays, in the lectures' order.
 
     * ``'blur'``: the box of ones divided by 9, so a constant image stays the same constant
       (the slide shows the ones; the 1/9 keeps brightness).

@@ -5,7 +5,7 @@ Pool a greyscale image down to a fraction of its values, bring the pooled map ba
 and measure the normalised reconstruction error ``||x - x_hat|| / ||x||``. Spectral pooling keeps
 the lowest frequencies, which is the best L2 approximation a band-limited map can give, so its
 curve lies below the spatial pools' at every fraction kept — the lectures' claim that spectral
-pooling "preserves considerably more information per parameter" (seed 000).
+pooling "preserves considerably more information per parameter" (lectures).
 """
 from __future__ import annotations
 

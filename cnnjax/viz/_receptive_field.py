@@ -1,4 +1,4 @@
-"""Receptive fields growing with depth (seed 000, "Receptive Field": the region of the input
+"""Receptive fields growing with depth (lectures, "Receptive Field": the region of the input
 that affects a unit), computed with ``cnnjax.receptive_field`` and drawn on the input grid."""
 from __future__ import annotations
 
