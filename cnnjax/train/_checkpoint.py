@@ -3,9 +3,9 @@
 One checkpoint per finished epoch, numbered by the epoch, holding the state (params,
 batch_stats, opt_state, step, rng) and a JSON item (history and the run's fingerprint).
 Writes are synchronous and atomic (orbax writes into a temporary directory and renames it;
-leftover temporary directories of a killed run are removed when the workdir is opened
-again), so killing a run loses at most the current epoch. After the rename, the size and
-CRC-32 of every file of the checkpoint are recorded next to it (``cnnjax_files.json``).
+the temporary directory of a killed run is removed when the workdir is opened again), so
+killing a run loses at most the current epoch. After the rename, the size and CRC-32 of
+every file of the checkpoint are recorded next to it (``cnnjax_files.json``).
 
 Restoring verifies each checkpoint (its files against that record, then readable metadata
 and state) and falls back to the newest intact one with a warning, so one damaged epoch
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 import zlib
 from collections.abc import Callable
@@ -30,8 +31,8 @@ import jax
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
 
-
 _FILES = "cnnjax_files.json"
+_TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's name for a checkpoint being written
 
 
 def _crc32(path: str) -> int:
@@ -87,12 +88,17 @@ class Checkpointer:
 
     def __init__(self, workdir: str | os.PathLike, *, max_to_keep: int = 2):
         self.directory = os.path.abspath(os.fspath(workdir))
+        if jax.process_index() == 0 and os.path.isdir(self.directory):
+            # A run killed while writing leaves orbax's temporary directory behind. Removed
+            # here, synchronously: orbax's own clean-up runs in a thread that close() does
+            # not wait for, and that fails noisily when the process exits first.
+            for name in os.listdir(self.directory):
+                if _TMP_SUFFIX in name:
+                    shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep, create=True,
-                # A run killed while writing leaves a temporary directory: remove it.
-                cleanup_tmp_directories=True,
                 # Synchronous: the next jitted step donates the state's buffers, and a
                 # resumable run must not report an epoch as saved before it is on disk.
                 enable_async_checkpointing=False),

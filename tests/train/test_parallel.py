@@ -104,11 +104,14 @@ def test_resnet20_sharded_steps_equal_single_device_steps(tmp_path):
     env.update(JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3",
                XLA_FLAGS="--xla_force_host_platform_device_count=4")
     proc = subprocess.run([sys.executable, WORKER, "resnet", str(tmp_path / "r.npz"), "10"],
-                          env=env, capture_output=True, text=True, timeout=3000)
+                          env=env, capture_output=True, text=True, timeout=3000, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = np.load(tmp_path / "r.npz")
     for impl in IMPLS:
-        assert_steps_agree(*(d[f"{impl}/{k}"] for k in ("grad", "stats", "sensitivity")), impl)
+        # ResNet-20 has ~5e7 pre-activations per step: some step or other lands one within
+        # round-off of a ReLU kink (measured: 4 to 7 of 10 steps, on random images).
+        assert_steps_agree(*(d[f"{impl}/{k}"] for k in ("grad", "stats", "sensitivity")), impl,
+                           min_smooth=0.2)
 
 
 def test_batch_size_must_divide_device_count(runs):
