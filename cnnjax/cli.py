@@ -4,14 +4,16 @@ Subcommands::
 
     cnnjax train    --model lenet5 --pool stochastic --dataset mnist --epochs 3
     cnnjax ablate   --out runs/ablation            # the main job: every pool × 3 seeds
-    cnnjax data     list | fetch NAME [--data-dir DIR]
+    cnnjax data     list | fetch NAME [--data-dir DIR] [--force]
     cnnjax summary  MODEL [--input-shape 28,28,1] [--pool max]
     cnnjax bench    ...                            # delegated to cnnjax.bench
     cnnjax viz      ...                            # delegated to cnnjax.viz.cli
 
-Exit codes: 0 success; 2 bad arguments (unknown model, pool, dataset or optimizer, a
-non-positive number, an unwritable output directory, a dataset that is not available), with
-one line on stderr that says what is wrong; 1 when ``data fetch`` finds no reachable source;
+Exit codes: 0 success; 2 a user error (unknown model, pool, dataset or optimizer, a bad
+pool value, a non-positive number, a batch size or device count that does not fit, an input
+shape a model cannot take, an unwritable output directory, a dataset that is not available
+or damaged, a workdir holding another run or no intact checkpoint), with one line on stderr
+that says what is wrong and no traceback; 1 when ``data fetch`` finds no reachable source;
 130 when interrupted (Ctrl-C; ``ablate`` resumes when run again). Everything heavy (JAX programs, Flax, datasets, matplotlib)
 is imported inside the subcommand that needs it, so ``cnnjax --help`` stays quick.
 """
@@ -21,6 +23,7 @@ import argparse
 import importlib
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -157,15 +160,45 @@ def _check_models(names: Sequence[str]) -> None:
             raise UsageError(f"unknown model {name!r}; valid models: {', '.join(models.NAMES)}")
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def _check_pools(specs: Sequence[str]) -> None:
+    import jax
+    import jax.numpy as jnp
+
     from cnnjax import nn
 
+    key = jax.random.PRNGKey(0)
     for spec in specs:
         try:
-            nn.make_pool(spec)
+            module = nn.make_pool(spec)
         except (ValueError, TypeError):
             raise UsageError(f"unknown pool spec {spec!r}; valid specs: "
                              f"{', '.join(nn.POOL_SPECS)}") from None
+        # A spec can parse and still hold a bad value ('lp:p=-1'): apply it abstractly.
+        try:
+            jax.eval_shape(lambda x, m=module: m.init({"params": key, "pool": key}, x,
+                                                      train=False),
+                           jax.ShapeDtypeStruct((2, 8, 8, 2), jnp.float32))
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"invalid pool spec {spec!r}: {_first_line(e)}") from None
+
+
+def _check_input_shape(model, name: str, shape: tuple[int, ...]) -> None:
+    """The model must run on one ``shape`` image (checked abstractly, no compilation)."""
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    try:
+        jax.eval_shape(lambda x: model.init({"params": key, "dropout": key, "pool": key}, x,
+                                            train=False),
+                       jax.ShapeDtypeStruct((2, *shape), jnp.float32))
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--input-shape {','.join(map(str, shape))} is too small or otherwise "
+                         f"unfit for {name}: {_first_line(e)}") from None
 
 
 def _check_datasets(names: Sequence[str]) -> None:
@@ -201,6 +234,26 @@ def _check_writable(path: str, option: str) -> Path:
     return out
 
 
+def _check_batch(batch_size: int, devices: int | None, examples: int) -> None:
+    import jax
+
+    available = jax.device_count()
+    if devices is not None and devices > available:
+        raise UsageError(f"--devices must be at most the {available} available device"
+                         f"{'s' if available > 1 else ''}, got {devices}")
+    n = devices or available
+    if batch_size % n:
+        raise UsageError(f"--batch-size must be a multiple of the {n} device"
+                         f"{'s' if n > 1 else ''} in use, got {batch_size}")
+    if batch_size > examples:
+        raise UsageError(f"--batch-size must be at most the {examples} training examples, "
+                         f"got {batch_size}")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _load(name: str, split: str, data_dir: str | None):
     from cnnjax import data
 
@@ -233,17 +286,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from cnnjax import models, train
 
+    _check_batch(args.batch_size, args.devices, len(train_data.labels))
     model = models.get(args.model, num_classes=train_data.num_classes, pool=args.pool)
     epochs = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}"
     print(f"training {args.model} (pool={args.pool}) on {args.dataset}: "
           f"{len(train_data.labels)} train / {len(test_data.labels)} test images "
           f"{tuple(train_data.images.shape[1:])}, {epochs}, batch {args.batch_size}, "
           f"{args.optimizer} lr={args.lr}, seed {args.seed}", flush=True)
-    result = train.fit(model, train_data, test_data, epochs=args.epochs,
-                       batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-                       optimizer=args.optimizer, schedule=args.schedule,
-                       workdir=args.workdir, devices=args.devices,
-                       progress="auto" if not args.quiet else False)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            result = train.fit(model, train_data, test_data, epochs=args.epochs,
+                               batch_size=args.batch_size, learning_rate=args.lr,
+                               seed=args.seed, optimizer=args.optimizer,
+                               schedule=args.schedule, workdir=args.workdir,
+                               restart=args.restart, devices=args.devices,
+                               progress="auto" if not args.quiet else False)
+    # fit's own checks (one sentence each, "fit: ..."): a model that does not fit the data,
+    # a workdir holding another run or no intact checkpoint. Anything else is a bug.
+    except (ValueError, TypeError) as e:
+        if not str(e).startswith("fit: "):
+            raise
+        raise UsageError(str(e)[len("fit: "):]) from None
     params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} "
           f"{'test acc':>8} {'seconds':>8}")
@@ -313,15 +377,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
         print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} source")
         for r in rows:
             shape = "x".join(map(str, r.image_shape))
-            print(f"{r.name:<14} {'yes' if r.available else 'no':<9} {r.num_classes:>7}  "
-                  f"{shape:<12} {r.source}")
+            state = "yes" if r.available else ("damaged" if r.problem else "no")
+            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source}")
+        for r in rows:
+            if r.problem:
+                print(f"\n{r.name}: {r.problem}; run `{PROG} data fetch {r.name} --force` to "
+                      "download it again")
         return 0
     _check_datasets([args.name])
     if args.data_dir is not None:
         _check_writable(args.data_dir, "--data-dir")
     try:
-        where = data.fetch(args.name, args.data_dir)
-    except ValueError as e:
+        where = data.fetch(args.name, args.data_dir, force=args.force)
+    except ValueError as e:  # a name that cannot be fetched, or damaged files present
         raise UsageError(str(e)) from None
     except data.DatasetNotFoundError as e:
         print(f"{PROG} data fetch: error: {e}", file=sys.stderr)
@@ -336,6 +404,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from cnnjax import models
 
     model = models.get(args.model, num_classes=args.num_classes, pool=args.pool)
+    _check_input_shape(model, args.model, args.input_shape)
     print(models.summary(model, args.input_shape))
     return 0
 
@@ -399,7 +468,10 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits", help="dataset name (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--workdir", default=None, metavar="DIR",
-                   help="checkpoint directory; an interrupted run resumes from it")
+                   help="checkpoint directory; an interrupted run resumes from it (only the "
+                        "same run: any other setting but --epochs is refused)")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the checkpoints in --workdir first and train from scratch")
     _add_train_options(p, epochs=3, batch_size=128, lr=1e-3)
     p.set_defaults(func=_cmd_train)
 
@@ -450,6 +522,8 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("name", help="dataset name")
     q.add_argument("--data-dir", default=None, metavar="DIR",
                    help="target directory (default: ~/.cache/cnnjax/NAME or $CNNJAX_DATA)")
+    q.add_argument("--force", action="store_true",
+                   help="download again even if verified files are present")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("summary", help="print a model's layer table",

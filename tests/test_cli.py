@@ -250,3 +250,115 @@ def test_unknown_optimizer_lists_valid_ones(capsys, tmp_path):
     code, _, err = _run(capsys, "ablate", "--out", str(tmp_path), "--schedule", "linear")
     assert code == 2
     _one_line_error(err, "cnnjax ablate: error: unknown schedule 'linear'", "cosine")
+
+
+# --------------------------------------------------------------------------- user errors
+
+
+def _assert_user_error(code, err, *fragments):
+    assert code == 2, err
+    assert "Traceback" not in err
+    _one_line_error(err, "error:", *fragments)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["summary", "lenet5", "--input-shape", "2,2,1"],
+     ["cnnjax summary: error: --input-shape 2,2,1 is too small or otherwise unfit for lenet5: "
+      "max_pool: window_shape"]),
+    (["train", "--batch-size", "5000", "--limit", "256"],
+     ["cnnjax train: error: --batch-size must be at most the 256 training examples, got 5000"]),
+    (["train", "--devices", "3"], ["cnnjax train: error: --devices must be at most the",
+                                   "available device", "got 3"]),
+    (["train", "--pool", "lp:p=-1"],
+     ["cnnjax train: error: invalid pool spec 'lp:p=-1': lp_pool: p must be > 0, got -1.0."]),
+    (["ablate", "--pools", "max,lp:p=0", "--out", "{tmp}"],
+     ["cnnjax ablate: error: invalid pool spec 'lp:p=0': lp_pool: p must be > 0"]),
+    # fit's own check of the model against the data, as one line.
+    (["train", "--model", "alexnet", "--limit", "64", "--batch-size", "32"],
+     ["cnnjax train: error: the model cannot run on train_data's images of shape (8, 8, 1)"]),
+])
+def test_user_errors_are_one_line_exit_2(capsys, tmp_path, argv, fragments):
+    _models()
+    code, _, err = _run(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    _assert_user_error(code, err, *fragments)
+
+
+def test_user_error_in_a_real_process_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "cnnjax", "summary", "lenet5",
+                           "--input-shape", "2,2,1"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    _assert_user_error(proc.returncode, proc.stderr, "--input-shape 2,2,1")
+
+
+TRAIN = ["train", "--dataset", "digits", "--limit", "128", "--batch-size", "64", "--quiet"]
+
+
+def test_resume_with_another_pool_is_refused_and_restart_starts_over(capsys, tmp_path):
+    _models()
+    workdir = str(tmp_path / "w")
+    code, _, err = _run(capsys, *TRAIN, "--pool", "max", "--epochs", "1", "--workdir", workdir)
+    assert code == 0, err
+    code, _, err = _run(capsys, *TRAIN, "--pool", "avg", "--epochs", "1", "--workdir", workdir)
+    _assert_user_error(code, err, "cnnjax train: error: workdir", "holds another run: "
+                       "model.pool was 'max', now 'avg'", "--restart")
+    code, out, err = _run(capsys, *TRAIN, "--pool", "avg", "--epochs", "1", "--workdir",
+                          workdir, "--restart")
+    assert code == 0, err
+    code, _, err = _run(capsys, *TRAIN, "--pool", "avg", "--epochs", "2", "--workdir", workdir)
+    assert code == 0, err  # the restarted avg-pool run is extended
+
+
+def _damage(step_dir):
+    with open(step_dir / "meta" / "metadata", "w") as f:
+        f.write("{garbage")
+
+
+@pytest.mark.filterwarnings("always::RuntimeWarning")
+def test_damaged_checkpoints_warn_then_fail_in_one_line(capsys, tmp_path):
+    _models()
+    workdir = tmp_path / "w"
+    argv = [*TRAIN, "--epochs", "2", "--workdir", str(workdir)]
+    assert _run(capsys, *argv)[0] == 0
+    _damage(workdir / "2")
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "cnnjax: warning: fit: the checkpoint of epoch 2 in" in err
+    assert "resuming from epoch 1" in err and "Traceback" not in err
+    _damage(workdir / "1")
+    _damage(workdir / "2")
+    code, _, err = _run(capsys, *argv)
+    _assert_user_error(code, err, "cnnjax train: error: no intact checkpoint in",
+                       f"delete {workdir / '2'} and {workdir / '1'}")
+    # In a real process too: nothing (orbax's background clean-up included) adds a traceback.
+    proc = subprocess.run([sys.executable, "-m", "cnnjax", *argv], capture_output=True,
+                          text=True, timeout=300, check=False)
+    _assert_user_error(proc.returncode, proc.stderr, "no intact checkpoint in")
+
+
+def test_data_list_verifies_files_and_fetch_force_downloads_again(capsys, tmp_path,
+                                                                  monkeypatch):
+    import numpy as np
+
+    from cnnjax.data import _fetch, write_idx
+
+    monkeypatch.setenv("CNNJAX_DATA", str(tmp_path / "none"))
+    directory = tmp_path / "mnist"
+    directory.mkdir()
+    for base in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        write_idx(directory / base, np.zeros((3, 28, 28) if "images" in base else (3,),
+                                             np.uint8))
+    code, out, _ = _run(capsys, "data", "list", "--data-dir", str(tmp_path))
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("mnist "))
+    assert row.split()[1] == "damaged"
+    assert "mnist: " in out and "cnnjax data fetch mnist --force" in out
+    # fetch refuses the damaged files in one line; --force downloads again.
+    code, _, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path))
+    _assert_user_error(code, err, "expected 60000", "--force")
+    calls = []
+    monkeypatch.setattr(_fetch, "_fetch_tfds", lambda name, force: calls.append(force))
+    code, out, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path),
+                          "--force")
+    assert code == 0, err
+    assert calls == [True] and out.strip() == "mnist: ready (tfds)"

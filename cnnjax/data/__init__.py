@@ -6,6 +6,7 @@ dataset comes from. ``fetch('mnist')`` downloads and verifies the MNIST IDX file
 ``list_datasets()`` tells what is available locally. Batching happens on the host;
 normalisation and augmentation are jit-compatible functions run on device.
 """
+from cnnjax.data._fetch import fetch
 from cnnjax.data._idx import CorruptDatasetError, read_idx, write_idx
 from cnnjax.data._pipeline import (
     PAD_LABEL,
@@ -23,7 +24,6 @@ from cnnjax.data._sources import (
     DatasetInfo,
     DatasetNotFoundError,
     cache_dir,
-    fetch,
     list_datasets,
     load,
 )

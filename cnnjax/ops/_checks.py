@@ -15,6 +15,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 Padding = tuple[tuple[int, int], ...]
@@ -148,6 +149,31 @@ def check_floating(x: Any, op: str, name: str = "x") -> None:
     dtype = np.dtype(getattr(x, "dtype", np.float32))
     if not np.issubdtype(dtype, np.floating) and dtype.name != "bfloat16":
         fail(op, f"{name} must have a floating dtype, got {dtype}.", TypeError)
+
+
+def check_key(key: Any, op: str, name: str = "key") -> None:
+    """Raises ``TypeError`` unless ``key`` is one PRNG key.
+
+    Accepted: a typed key array of shape ``()`` (``jax.random.key(seed)``) or a legacy
+    uint32 ``[2]`` key (``jax.random.PRNGKey(seed)``), concrete or traced. An int seed, a
+    float array or a batch of keys would otherwise fail deep inside ``jax.random`` (or,
+    for some shapes, be reinterpreted as other key data).
+    """
+    dtype = getattr(key, "dtype", None)
+    shape = tuple(getattr(key, "shape", ()))
+    if dtype is not None:
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            if shape == ():
+                return
+            got = f"a typed key array of shape {shape} (a batch of keys)"
+        elif np.dtype(dtype) == np.uint32 and shape == (2,):
+            return
+        else:
+            got = f"a {np.dtype(dtype)} array of shape {shape}"
+    else:
+        got = f"{type(key).__name__} {key!r}"
+    fail(op, f"{name} must be one PRNG key (jax.random.key(seed), or the uint32 [2] "
+             f"jax.random.PRNGKey(seed)), got {got}.", TypeError)
 
 
 def prod(values: Sequence[int]) -> int:

@@ -150,6 +150,7 @@ def stochastic_mixed_pool(
         return _mixed(x, a, geom)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
+    _checks.check_key(key, op)
     return _stochastic_mixed(x, a, key, geom)
 
 

@@ -396,18 +396,28 @@ def max_unpool(
 ) -> jax.Array:
     """Partial inverse of :func:`max_pool_with_indices` (PyTorch ``MaxUnpool{1,2,3}d``).
 
-    ``out[n, unravel(indices[n, o, c]), c] = y[n, o, c]``, zeros elsewhere. Out-of-range
-    indices are dropped. If several outputs share an index, one of them is kept.
+    ``out[n, unravel(indices[n, o, c]), c] = y[n, o, c]``, zeros elsewhere. If several
+    outputs share an index, one of them is kept.
+
+    Every index must lie in ``[0, prod(output_spatial_shape))``. Concrete indices are
+    checked (``ValueError``); traced ones (under ``jit``/``vmap``) cannot be, and there an
+    out-of-range index, negative ones included, is dropped (its value is not written
+    anywhere) — a negative index never wraps around to the end of the plane. The output
+    plane must be at least as large as ``y``'s in every dim (it is the pooled input's).
 
     Args:
       y: pooled values ``[N, *out_spatial, C]``.
       indices: integer array of the same shape, flat row-major indices into
         ``output_spatial_shape``.
       output_spatial_shape: ``d`` ints, the spatial shape to restore (usually the pooled
-        input's).
+        input's), each ``>=`` the matching dim of ``y``.
 
     Returns:
       ``[N, *output_spatial_shape, C]`` in ``y.dtype``.
+
+    Raises:
+      ValueError: ``output_spatial_shape`` smaller than ``y``'s spatial shape in some dim,
+        or concrete indices outside ``[0, prod(output_spatial_shape))``.
 
     Example:
       >>> x = jnp.arange(16.).reshape(1, 4, 4, 1)
@@ -427,14 +437,33 @@ def max_unpool(
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         fail(op, f"indices must have an integer dtype, got {indices.dtype}.", TypeError)
     out_spatial = _checks.ntuple(output_spatial_shape, d, op, "output_spatial_shape")
+    if any(o < i for o, i in zip(out_spatial, y.shape[1:-1])):
+        fail(op, f"output_spatial_shape must be >= y's spatial shape {tuple(y.shape[1:-1])} in "
+                 f"every dim (it is the shape of the pooled input), got {out_spatial}.")
+    size = math.prod(out_spatial)
+    if not isinstance(indices, jax.core.Tracer) and indices.size:
+        lo, hi = int(jnp.min(indices)), int(jnp.max(indices))
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            fail(op, f"indices must be in [0, {size}) (flat positions in the "
+                     f"{'x'.join(map(str, out_spatial))} output plane), got {bad}.")
     n, c = y.shape[0], y.shape[-1]
     m = math.prod(y.shape[1:-1])
     flat_y = y.reshape(n, m, c)
     flat_i = indices.reshape(n, m, c)
+    # Scatter normalises negative indices (Python-style) before mode='drop' applies, so -1
+    # would land on the last position: every out-of-range index, negative ones included,
+    # is sent one past the end instead (computed in the indices' own dtype, then narrowed).
+    info = jnp.iinfo(flat_i.dtype)
+    valid = flat_i >= 0
+    if size <= info.max:
+        valid = valid & (flat_i < jnp.asarray(size, flat_i.dtype))
+    pos_dtype = jnp.int32 if size < 2**31 - 1 else jnp.int64
+    pos = jnp.where(valid, flat_i.astype(pos_dtype), jnp.asarray(size, pos_dtype))
     rows = jnp.arange(n)[:, None, None]
     cols = jnp.arange(c)[None, None, :]
-    out = jnp.zeros((n, math.prod(out_spatial), c), y.dtype)
-    out = out.at[rows, flat_i, cols].set(flat_y, mode="drop")
+    out = jnp.zeros((n, size, c), y.dtype)
+    out = out.at[rows, pos, cols].set(flat_y, mode="drop")
     return out.reshape(n, *out_spatial, c)
 
 

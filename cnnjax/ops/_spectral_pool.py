@@ -194,6 +194,7 @@ def spectral_pool(
         return _spectral(x, out, use_matrix)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
+    _checks.check_key(key, op)
     keep = (tuple((m + 1) // 2 for m in out) if min_keep is None
             else _checks.ntuple(min_keep, d, op, "min_keep"))
     if any(k > m for k, m in zip(keep, out)):

@@ -117,4 +117,5 @@ def stochastic_pool(
         return _inference(x, geom)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
+    _checks.check_key(key, op)
     return _sample(x, key, geom)

@@ -143,14 +143,36 @@ def test_keeps_dtypes(rng, dtype):
     assert np.all(np.isfinite(np.asarray(y, np.float32)))
 
 
-def test_batch_of_one_is_finite():
-    x = jnp.asarray([[1.5, -2.0, 3.0]], jnp.float32)
-    bias = jnp.asarray([0.1, 0.2, 0.3], jnp.float32)
-    y, new = batch_norm(x, jnp.ones(3, jnp.float32), bias, BatchStats.init(3), train=True)
-    np.testing.assert_allclose(y, bias[None], atol=1e-6)
-    assert np.all(np.isfinite(new.var)) and np.all(np.asarray(new.var) >= 0)
-    g = jax.grad(lambda x: batch_norm(x, None, None, BatchStats.init(3), train=True)[0].sum())(x)
-    assert np.all(np.isfinite(g))
+@pytest.mark.parametrize("shape, match", [
+    ((0, 3), r"batch_norm: train=True needs at least one value per channel to compute batch "
+             r"statistics, got x of shape \(0, 3\)\."),
+    ((0, 4, 4, 3), "needs at least one value per channel"),
+    ((1, 3), r"batch_norm: Expected more than 1 value per channel when training \(one value "
+             r"has no variance\), got x of shape \(1, 3\)\."),
+    ((1, 1, 1, 3), "Expected more than 1 value per channel when training"),
+])
+def test_training_needs_two_values_per_channel(shape, match):
+    # An empty batch used to turn the running statistics into NaN, and a single value per
+    # channel silently dragged the running variance towards 0 (PyTorch raises for both).
+    x = jnp.ones(shape, jnp.float32)
+    with pytest.raises(ValueError, match=match):
+        batch_norm(x, None, None, BatchStats.init(3), train=True)
+    with pytest.raises(ValueError, match=match):
+        jax.jit(lambda v: batch_norm(v, None, None, BatchStats.init(3), train=True))(x)
+    # Inference needs no batch statistics: any batch size works.
+    y, _ = batch_norm(x, None, None, BatchStats.init(3), train=False)
+    assert y.shape == shape
+
+
+def test_one_value_per_shard_is_enough_across_an_axis(rng):
+    # With axis_name, m counts the global batch: 2 shards of one value are 2 values.
+    x = jnp.asarray(rng.normal(size=(2, 3)))
+    stats = BatchStats.init(3, jnp.float64)
+    y_all, s_all = batch_norm(x, None, None, stats, train=True)
+    y_sh, s_sh = jax.vmap(lambda v: batch_norm(v, None, None, stats, train=True,
+                                               axis_name="dev"), axis_name="dev")(x[:, None])
+    np.testing.assert_allclose(y_sh[:, 0], y_all, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s_sh.var[0], s_all.var, rtol=1e-12)
 
 
 def test_variance_never_negative():

@@ -147,6 +147,45 @@ def test_unpool_gradient_is_gather(rng):
     check_grads(lambda v: cnnjax.max_unpool(v, idx, (4, 4)), (y,), order=1, modes=["rev"])
 
 
+@pytest.mark.parametrize("bad", [-1, -16, 16, 99])
+def test_unpool_out_of_range_index_raises_or_is_dropped(bad):
+    # -1 used to wrap around and write the last position of the plane.
+    y = jnp.asarray([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
+    idx = jnp.asarray([0, 5, 10, bad], jnp.int32).reshape(1, 2, 2, 1)
+    with pytest.raises(ValueError, match=rf"max_unpool: indices must be in \[0, 16\) \(flat "
+                                         rf"positions in the 4x4 output plane\), got {bad}\."):
+        cnnjax.max_unpool(y, idx, (4, 4))
+    # Traced indices cannot be checked: the value is dropped, never written elsewhere.
+    expect = np.zeros(16)
+    expect[[0, 5, 10]] = [1.0, 2.0, 3.0]
+    got = jax.jit(lambda a, i: cnnjax.max_unpool(a, i, (4, 4)))(y, idx)
+    np.testing.assert_array_equal(np.asarray(got).ravel(), expect)
+    got = jax.vmap(lambda a, i: cnnjax.max_unpool(a[None], i[None], (4, 4))[0])(y, idx)
+    np.testing.assert_array_equal(np.asarray(got).ravel(), expect)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int8, jnp.uint8, jnp.int16, jnp.uint32, jnp.int64])
+def test_unpool_index_dtypes_under_jit(dtype):
+    # Planes larger than the index dtype's range, and unsigned indices past the end.
+    y = jnp.asarray([1.0, 2.0, 3.0]).reshape(1, 3, 1)
+    idx = jnp.asarray([2, 0, 120], dtype).reshape(1, 3, 1)
+    f = jax.jit(lambda a, i, n: cnnjax.max_unpool(a, i, (n,)), static_argnums=2)
+    np.testing.assert_array_equal(np.asarray(f(y, idx, 100)).ravel()[:4], [2.0, 0.0, 1.0, 0.0])
+    assert float(f(y, idx, 100).sum()) == 3.0  # 120 dropped
+    np.testing.assert_array_equal(np.asarray(f(y, idx, 300)).ravel()[[0, 2, 120]], [2, 1, 3])
+
+
+def test_unpool_output_plane_must_hold_the_pooled_input(rng):
+    # A plane smaller than y's used to drop or scramble values without an error.
+    x = distinct(rng, (1, 4, 4, 1))
+    y, idx = cnnjax.max_pool_with_indices(x, 2)
+    with pytest.raises(ValueError, match=r"max_unpool: output_spatial_shape must be >= y's "
+                                         r"spatial shape \(2, 2\) in every dim .*got \(1, 8\)\."):
+        cnnjax.max_unpool(y, idx, (1, 8))
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 4\) .*2x2 output plane"):
+        cnnjax.max_unpool(y, idx, (2, 2))
+
+
 # ---------------------------------------------------------------- gradients
 
 @pytest.mark.parametrize("kwargs", [

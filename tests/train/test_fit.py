@@ -9,7 +9,7 @@ import pytest
 
 from cnnjax.data import Dataset, normalize
 from cnnjax.train import TrainState, _loop, cross_entropy, fit, make_optimizer, make_schedule
-from tests.train.tiny_models import TinyBN, TinyNoBN, digits_subset, flat_state
+from tests.train.tiny_models import TinyBN, TinyNoBN, TinyPool, digits_subset, flat_state
 
 COMMON = dict(batch_size=32, learning_rate=3e-3, seed=0, progress=False)
 
@@ -122,9 +122,12 @@ def test_extend_run_without_batch_stats(data, tmp_path):
     assert_states_equal(resumed.state, full.state)
     assert strip_seconds(resumed.history) == strip_seconds(full.history)
     # Resuming with other settings or another model is refused, not silently mixed.
-    with pytest.raises(ValueError, match=r"holds a run with other settings \(seed=0 not 1\)"):
+    with pytest.raises(ValueError, match=r"holds another run: seed was 0, now 1; "):
         fit(TinyNoBN(), *data, epochs=4, workdir=tmp_path, **{**COMMON, "seed": 1})
-    with pytest.raises(ValueError, match="does not match this model and optimizer"):
+    with pytest.raises(ValueError, match=r"holds another run: model was "
+                                         r"tests.train.tiny_models.TinyNoBN, now "
+                                         r"tests.train.tiny_models.TinyBN \(and \d+ more "
+                                         r"fields\); "):
         fit(TinyBN(), *data, epochs=4, workdir=tmp_path, **COMMON)
 
 
@@ -199,3 +202,41 @@ def test_quiet_when_not_a_terminal_and_logs_epochs(data, capsys, caplog):
     out, err = capsys.readouterr()
     assert out == "" and err == ""
     assert any(r.getMessage().startswith("epoch 1/1: train loss") for r in caplog.records)
+
+
+# ------------------------------------------------------------------ labels against the model
+
+
+def test_model_with_too_few_logits_is_refused(data):
+    # A 3-class model on 10-class labels used to train without complaint.
+    train, test = data
+    with pytest.raises(ValueError, match=r"^fit: the model returns 3 logits but train_data has "
+                                         r"10 classes \(labels 0\.\.9\); build the model with "
+                                         r"num_classes=10\.$"):
+        fit(TinyNoBN(num_classes=3), train, test, epochs=1, **COMMON)
+    # Training labels that fit, test labels that do not.
+    keep = train.labels < 3
+    small = Dataset(train.images[keep], train.labels[keep], 3, "digits")
+    with pytest.raises(ValueError, match=r"returns 3 logits but test_data has 10 classes"):
+        fit(TinyNoBN(num_classes=3), small, test, epochs=1, **COMMON)
+    # A dataset declaring more classes than its labels show is checked by num_classes.
+    with pytest.raises(ValueError, match=r"train_data has 10 classes \(labels 0\.\.2\)"):
+        fit(TinyNoBN(num_classes=3), small._replace(num_classes=10), None, epochs=1, **COMMON)
+    with pytest.raises(ValueError, match=r"fit: train_data labels must be >= 0 .*got -1\."):
+        fit(TinyNoBN(), (train.images, np.where(keep, train.labels, -1)), None, epochs=1,
+            **COMMON)
+    with pytest.raises(ValueError, match=r"fit: train_data labels must be integers, got dtype "
+                                         r"float32\."):
+        fit(TinyNoBN(), train._replace(labels=train.labels.astype(np.float32)), None,
+            epochs=1, **COMMON)
+    assert len(fit(TinyNoBN(num_classes=3), small, None, epochs=1, **COMMON).history) == 1
+
+
+def test_model_that_cannot_run_on_the_images_is_one_error(data):
+    tiny = Dataset(data[0].images[:, :1, :1], data[0].labels, 10, "digits")
+    with pytest.raises(ValueError, match=r"^fit: the model cannot run on train_data's images "
+                                         r"of shape \(1, 1, 1\) \(max_pool: window_shape .*\)\.$"):
+        fit(TinyPool(), tiny, None, epochs=1, **COMMON)
+    with pytest.raises(ValueError, match=r"fit: test_data images must have the training "
+                                         r"images' shape \(8, 8, 1\), got \(1, 1, 1\)\."):
+        fit(TinyPool(), data[0], tiny, epochs=1, **COMMON)

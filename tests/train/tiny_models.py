@@ -9,6 +9,8 @@ import jax
 import numpy as np
 
 from cnnjax.data import Dataset, load
+from cnnjax.models import ConvBN
+from cnnjax.nn import make_pool
 
 
 class TinyBN(nn.Module):
@@ -38,6 +40,30 @@ class TinyNoBN(nn.Module):
     def __call__(self, x, *, train):
         x = nn.relu(nn.Conv(4, (3, 3))(x))
         return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
+
+
+class TinyPool(nn.Module):
+    """conv 3x3 (4) -> ReLU -> a cnnjax pool from its spec -> dense: ``pool`` is a field."""
+    num_classes: int = 10
+    pool: str = "max"
+
+    @nn.compact
+    def __call__(self, x, *, train):
+        x = nn.relu(nn.Conv(4, (3, 3))(x))
+        x = make_pool(self.pool, 2, 2)(x, train=train)
+        return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
+
+
+class ConvBNNet(nn.Module):
+    """Two cnnjax ConvBN blocks with a chosen conv ``impl``, max pool, global average, dense."""
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x, *, train):
+        x = nn.relu(ConvBN(8, 3, padding=1, impl=self.impl)(x, train=train))
+        x = make_pool("max", 2, 2)(x, train=train)
+        x = nn.relu(ConvBN(8, 3, padding=1, impl=self.impl)(x, train=train))
+        return nn.Dense(10)(x.mean(axis=(1, 2)))
 
 
 class InputBN(nn.Module):
