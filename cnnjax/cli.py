@@ -110,26 +110,15 @@ def _name_list(text: str) -> list[str]:
 
 
 def _pool_list(text: str) -> list[str]:
-    # Specs may carry comma-separated options ('mixed:learn,per_channel'): a fragment
-    # continues the previous spec if it is an option ('name=value' or one of make_pool's
-    # flags), otherwise it starts a new spec.
-    specs: list[str] = []
-    for part in (s.strip() for s in text.split(",")):
-        if not part:
-            continue
-        is_option = ("=" in part and ":" not in part) or part.lower() in _POOL_FLAGS
-        if specs and ":" in specs[-1] and is_option:
-            specs[-1] += "," + part
-        else:
-            specs.append(part)
+    # Specs may carry comma-separated options ('mixed:learn,per_channel'); the registry knows
+    # which fragments are options of the spec before them.
+    from cnnjax.layers import pool_specs
+
+    specs = pool_specs.split_spec_list(text)
     if not specs:
         raise argparse.ArgumentTypeError(f"must be a comma-separated list of pool specs, "
                                          f"got {text!r}")
     return specs
-
-
-# The flag options of cnnjax.nn.make_pool specs ('lp:learn', 'mixed:learn,per_channel').
-_POOL_FLAGS = frozenset({"learn", "per_channel"})
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -165,24 +154,16 @@ def _first_line(error: BaseException) -> str:
 
 
 def _check_pools(specs: Sequence[str]) -> None:
-    import jax
-    import jax.numpy as jnp
+    from cnnjax.layers import pool_specs
 
-    from cnnjax import nn
-
-    key = jax.random.PRNGKey(0)
     for spec in specs:
+        name = spec.partition(":")[0].strip().lower()
         try:
-            module = nn.make_pool(spec)
-        except (ValueError, TypeError):
-            raise UsageError(f"unknown pool spec {spec!r}; valid specs: "
-                             f"{', '.join(nn.POOL_SPECS)}") from None
-        # A spec can parse and still hold a bad value ('lp:p=-1'): apply it abstractly.
-        try:
-            jax.eval_shape(lambda x, m=module: m.init({"params": key, "pool": key}, x,
-                                                      train=False),
-                           jax.ShapeDtypeStruct((2, 8, 8, 2), jnp.float32))
+            pool_specs.parse(spec)  # the registry's one check of names, options and values
         except (ValueError, TypeError) as e:
+            if not any(m.name == name for m in pool_specs.METHODS):
+                raise UsageError(f"unknown pool spec {spec!r}; valid specs: "
+                                 f"{', '.join(pool_specs.POOL_SPECS)}") from None
             raise UsageError(f"invalid pool spec {spec!r}: {_first_line(e)}") from None
 
 
@@ -491,7 +472,7 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/ablation", metavar="DIR",
                    help="output directory (default: %(default)s)")
     p.add_argument("--pools", type=_pool_list, action="append", metavar="SPEC,...",
-                   help="pool specs (default: all 12 of the contract)")
+                   help="pool specs (default: every one of cnnjax.layers.POOL_SPECS)")
     p.add_argument("--models", type=_name_list, action="append", metavar="NAME,...",
                    help="models (default: lenet5)")
     p.add_argument("--datasets", type=_name_list, action="append", metavar="NAME,...",

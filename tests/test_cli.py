@@ -270,9 +270,11 @@ def _assert_user_error(code, err, *fragments):
     (["train", "--devices", "3"], ["cnnjax train: error: --devices must be at most the",
                                    "available device", "got 3"]),
     (["train", "--pool", "lp:p=-1"],
-     ["cnnjax train: error: invalid pool spec 'lp:p=-1': lp_pool: p must be > 0, got -1.0."]),
+     ["cnnjax train: error: invalid pool spec 'lp:p=-1': make_pool: option 'p' in pooling "
+      "spec 'lp:p=-1' must be a number > 0 (or inf), got '-1'."]),
     (["ablate", "--pools", "max,lp:p=0", "--out", "{tmp}"],
-     ["cnnjax ablate: error: invalid pool spec 'lp:p=0': lp_pool: p must be > 0"]),
+     ["cnnjax ablate: error: invalid pool spec 'lp:p=0': make_pool: option 'p' in pooling "
+      "spec 'lp:p=0' must be a number > 0"]),
     # fit's own check of the model against the data, as one line.
     (["train", "--model", "alexnet", "--limit", "64", "--batch-size", "32"],
      ["cnnjax train: error: the model cannot run on train_data's images of shape (8, 8, 1)"]),

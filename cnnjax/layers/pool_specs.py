@@ -113,7 +113,7 @@ class Method:
 
 _POSITIVE = (lambda v: v > 0 and math.isfinite(v), "a finite number > 0")
 _UNIT = (lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-_LP_P = (lambda v: v >= 1 and not math.isnan(v), "a number >= 1 (or inf)")
+_LP_P = (lambda v: v > 0, "a number > 0 (or inf)")
 _KERNEL = (lambda v: v >= 1, "an int >= 1")
 _DEPTH = (lambda v: v >= 2, "an int >= 2")
 _LEARN = Option("learn", "", None)  # field filled per method below
@@ -248,7 +248,7 @@ def _parse_value(option: Option, spec: str, text: str) -> Any:
               f"{'an int' if option.kind is int else 'a number'}, got {text!r}; {_help()}.")
     if option.rule is not None and not option.rule[0](value):
         _fail(f"option {option.key!r} in pooling spec {spec!r} must be {option.rule[1]}, "
-              f"got {text!r}; {_help()}.")
+              f"got {text!r}.")
     return value
 
 
