@@ -230,7 +230,7 @@ def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
 
 
 def test_pool_lists_keep_comma_separated_spec_options(capsys, tmp_path):
-    from cnnjax.cli import _pool_list
+    from cnnjax.layers.pool_specs import split_spec_list as _pool_list
 
     assert _pool_list("max,mixed:learn,per_channel,lp:p=3,gated:per_channel") == [
         "max", "mixed:learn,per_channel", "lp:p=3", "gated:per_channel"]

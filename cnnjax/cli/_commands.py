@@ -1,0 +1,154 @@
+"""The subcommands: train, ablate, data, summary."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import warnings
+
+from cnnjax.cli._args import (PROG, UsageError, check_batch, check_datasets, check_input_shape, check_models, check_optimizer, check_pools, check_writable, flatten, load, one_line_warning)
+
+
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    check_datasets([args.dataset])
+    check_pools([args.pool])
+    check_models([args.model])
+    check_optimizer(args.optimizer, args.schedule)
+    if args.workdir is not None:
+        check_writable(args.workdir, "--workdir")
+    train_data = load(args.dataset, "train", args.data_dir)
+    test_data = load(args.dataset, "test", args.data_dir)
+    if args.limit is not None:
+        train_data = train_data._replace(images=train_data.images[:args.limit],
+                                         labels=train_data.labels[:args.limit])
+        test_data = test_data._replace(images=test_data.images[:args.limit],
+                                       labels=test_data.labels[:args.limit])
+
+    import jax
+    import numpy as np
+
+    from cnnjax import models, train
+
+    check_batch(args.batch_size, args.devices, len(train_data.labels))
+    model = models.get(args.model, num_classes=train_data.num_classes, pool=args.pool)
+    epochs = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}"
+    print(f"training {args.model} (pool={args.pool}) on {args.dataset}: "
+          f"{len(train_data.labels)} train / {len(test_data.labels)} test images "
+          f"{tuple(train_data.images.shape[1:])}, {epochs}, batch {args.batch_size}, "
+          f"{args.optimizer} lr={args.lr}, seed {args.seed}", flush=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            result = train.fit(model, train_data, test_data, epochs=args.epochs,
+                               batch_size=args.batch_size, learning_rate=args.lr,
+                               seed=args.seed, optimizer=args.optimizer,
+                               schedule=args.schedule, workdir=args.workdir,
+                               restart=args.restart, devices=args.devices,
+                               progress="auto" if not args.quiet else False)
+    # fit's own checks (one sentence each, "fit: ..."): a model that does not fit the data,
+    # a workdir holding another run or no intact checkpoint. Anything else is a bug.
+    except (ValueError, TypeError) as e:
+        if not str(e).startswith("fit: "):
+            raise
+        raise UsageError(str(e)[len("fit: "):]) from None
+    params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
+    print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test loss':>9} "
+          f"{'test acc':>8} {'seconds':>8}")
+    for h in result.history:
+        print(f"{h['epoch']:>5} {h['train_loss']:>10.4f} {100 * h['train_accuracy']:>8.2f}% "
+              f"{h['test_loss']:>9.4f} {100 * h['test_accuracy']:>7.2f}% {h['seconds']:>8.2f}")
+    print(f"parameters: {params:,}")
+    if args.workdir is not None:
+        print(f"checkpoints: {args.workdir}")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from cnnjax import ablation
+
+    out = check_writable(args.out, "--out")
+    command = " ".join(shlex.quote(a) for a in [PROG, *args.argv])
+    if args.report_only:
+        records = ablation.load_results(out)
+        if not records:
+            raise UsageError(f"--report-only needs finished runs, but {out / 'results.jsonl'} "
+                             "holds none")
+        # The report quotes the commands recorded with the runs, not this one.
+        report = ablation.write_report(out, records, plots=not args.no_plots)
+    else:
+        pools = flatten(args.pools) or list(ablation.POOL_SPECS)
+        models = flatten(args.models) or ["lenet5"]
+        datasets = flatten(args.datasets) or ["digits"]
+        check_datasets(datasets)
+        check_pools(pools)
+        check_models(models)
+        check_optimizer(args.optimizer, args.schedule)
+        for name in datasets:  # fail before training anything if a dataset is missing
+            load(name, "test", args.data_dir)
+        cache = None if args.cache_dir.lower() == "none" else args.cache_dir
+
+        def log(line: str) -> None:
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+
+        def done(r: dict) -> None:
+            log(f"    test accuracy {100 * r['test_accuracy']:.2f}%, "
+                f"{r['seconds_total']:.1f} s")
+
+        records = ablation.run_ablation(
+            out, pools=pools, models=models, datasets=datasets,
+            seeds=flatten(args.seeds) or [0, 1, 2], epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.lr,
+            optimizer=args.optimizer, schedule=args.schedule, limit=args.limit,
+            data_dir=args.data_dir,
+            devices=args.devices, cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
+            plots=not args.no_plots, command=command, progress=False, log=log, callback=done)
+        report = out / ablation.REPORT_FILE
+    for group in ablation.summarize(records):
+        print(f"\n{group.model} on {group.dataset} "
+              f"({ablation.describe_hyperparameters(group.hyperparameters)}):\n")
+        print(ablation.format_table(group))
+    print(f"\nreport: {report}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from cnnjax import data
+
+    if args.data_command == "list":
+        rows = data.list_datasets(args.data_dir)
+        print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} source")
+        for r in rows:
+            shape = "x".join(map(str, r.image_shape))
+            state = "yes" if r.available else ("damaged" if r.problem else "no")
+            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source}")
+        for r in rows:
+            if r.problem:
+                print(f"\n{r.name}: {r.problem}; run `{PROG} data fetch {r.name} --force` to "
+                      "download it again")
+        return 0
+    check_datasets([args.name])
+    if args.data_dir is not None:
+        check_writable(args.data_dir, "--data-dir")
+    try:
+        where = data.fetch(args.name, args.data_dir, force=args.force)
+    except ValueError as e:  # a name that cannot be fetched, or damaged files present
+        raise UsageError(str(e)) from None
+    except data.DatasetNotFoundError as e:
+        print(f"{PROG} data fetch: error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: ready ({where})")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    check_models([args.model])
+    check_pools([args.pool])
+    from cnnjax import models
+
+    model = models.get(args.model, num_classes=args.num_classes, pool=args.pool)
+    check_input_shape(model, args.model, args.input_shape)
+    print(models.summary(model, args.input_shape))
+    return 0

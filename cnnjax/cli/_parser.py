@@ -1,0 +1,178 @@
+"""The ``cnnjax`` argument parser (``bench`` and ``viz`` configure their own subparsers)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from cnnjax.cli._args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
+from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
+
+_EXAMPLES = """\
+examples:
+  cnnjax ablate                                  # default study: LeNet5 on 8x8 digits, all
+                                                 # 25 pool specs x 3 seeds -> runs/ablation/
+  cnnjax ablate --pools max,avg,spectral --seeds 0,1 --epochs 10 --out /tmp/abl
+  cnnjax data fetch mnist && cnnjax ablate --datasets mnist --epochs 2 --out runs/mnist
+  cnnjax train --model lenet5 --pool stochastic --dataset mnist --epochs 3
+  cnnjax summary lenet5 --input-shape 28,28,1
+  cnnjax data list
+"""
+
+
+
+
+def _add_train_options(p: argparse.ArgumentParser, *, epochs: int, batch_size: int,
+                       lr: float) -> None:
+    p.add_argument("--epochs", type=positive_int, default=epochs, metavar="N",
+                   help="training epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, metavar="N",
+                   help="examples per step (default: %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=lr, metavar="RATE",
+                   help="learning rate (default: %(default)s)")
+    p.add_argument("--optimizer", default="adam",
+                   help="adam, adamw or sgd (cnnjax.train.OPTIMIZERS; default: %(default)s)")
+    p.add_argument("--schedule", default="constant",
+                   help="learning-rate schedule: constant, cosine or warmup_cosine "
+                        "(default: %(default)s)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="use only the first N examples of each split (quick looks)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where downloaded datasets live (default: ~/.cache/cnnjax or "
+                        "$CNNJAX_DATA)")
+    p.add_argument("--devices", type=positive_int, default=None, metavar="N",
+                   help="shard each batch over N local devices (default: all)")
+    p.add_argument("--quiet", action="store_true", help="print only the final results")
+
+
+def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
+    """The ``cnnjax`` argument parser.
+
+    ``bench`` and ``viz`` are configured by their own modules; their subparsers are filled
+    in only when ``delegate`` names them, so building the parser imports nothing heavy.
+    """
+    from cnnjax.ablation import DEFAULTS
+
+    parser = Parser(
+        prog=PROG, formatter_class=formatter, epilog=_EXAMPLES,
+        description="CNN building blocks for JAX, and the pooling ablation study: the same "
+                    "network trained with every pooling variant over several seeds, "
+                    "reported as a table and plots.")
+    from cnnjax import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "train", help="train one model with one pooling variant",
+        formatter_class=formatter,
+        description="Train one model with one pooling variant and print the per-epoch "
+                    "history. With --workdir it checkpoints every epoch and resumes there.",
+        epilog="examples:\n  cnnjax train --model lenet5 --pool stochastic --dataset mnist "
+               "--epochs 3\n  cnnjax train --dataset digits --pool spectral --epochs 20 "
+               "--workdir runs/spectral\n")
+    p.add_argument("--model", default="lenet5", help="model name (default: %(default)s)")
+    p.add_argument("--pool", default="max",
+                   help="pool spec, e.g. max, avg, lp:p=3, mixed:learn, spectral "
+                        "(default: %(default)s)")
+    p.add_argument("--dataset", default="digits", help="dataset name (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--workdir", default=None, metavar="DIR",
+                   help="checkpoint directory; an interrupted run resumes from it (only the "
+                        "same run: any other setting but --epochs is refused)")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the checkpoints in --workdir first and train from scratch")
+    _add_train_options(p, epochs=3, batch_size=128, lr=1e-3)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "ablate", help="run the pooling ablation study (the main job)",
+        formatter_class=formatter,
+        description="Train every pool spec x model x dataset x seed, record each finished "
+                    "run in OUT/results.jsonl and write OUT/report.md (a table per model and "
+                    "dataset: test accuracy mean ± std, final loss, seconds/epoch, "
+                    "parameters) with PNG plots. Re-running skips finished runs and resumes "
+                    "an interrupted one from its checkpoint, so a kill loses at most the "
+                    "current epoch. List options take comma-separated values.",
+        epilog="examples:\n  cnnjax ablate                        # the default study\n"
+               "  cnnjax ablate --pools max,avg,spectral --seeds 0 --epochs 5 --out /tmp/a\n"
+               "  cnnjax ablate --datasets mnist --epochs 2 --out runs/mnist\n"
+               "  cnnjax ablate --out runs/ablation --report-only\n")
+    p.add_argument("--out", default="runs/ablation", metavar="DIR",
+                   help="output directory (default: %(default)s)")
+    p.add_argument("--pools", type=pool_list, action="append", metavar="SPEC,...",
+                   help="pool specs (default: every one of cnnjax.layers.POOL_SPECS)")
+    p.add_argument("--models", type=name_list, action="append", metavar="NAME,...",
+                   help="models (default: lenet5)")
+    p.add_argument("--datasets", type=name_list, action="append", metavar="NAME,...",
+                   help="datasets (default: digits)")
+    p.add_argument("--seeds", type=seed_list, action="append", metavar="N,...",
+                   help="seeds (default: 0,1,2)")
+    _add_train_options(p, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"],
+                       lr=DEFAULTS["learning_rate"])
+    p.add_argument("--cache-dir", default="auto", metavar="DIR",
+                   help="JAX persistent compilation cache: 'auto' (~/.cache/cnnjax/jax_cache),"
+                        " a directory, or 'none' (default: %(default)s)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep OUT/runs/<run>/ checkpoints of finished runs")
+    p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rewrite the report from OUT/results.jsonl")
+    p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
+
+    p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,
+                       description="List the known datasets or download one.",
+                       epilog="examples:\n  cnnjax data list\n  cnnjax data fetch mnist\n")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser)
+    dsub.required = True
+    q = dsub.add_parser("list", help="show every dataset and whether it is available locally")
+    q.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where downloaded datasets live")
+    q = dsub.add_parser("fetch", help="download and verify a dataset (mnist, fashion_mnist)")
+    q.add_argument("name", help="dataset name")
+    q.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="target directory (default: ~/.cache/cnnjax/NAME or $CNNJAX_DATA)")
+    q.add_argument("--force", action="store_true",
+                   help="download again even if verified files are present")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("summary", help="print a model's layer table",
+                       formatter_class=formatter,
+                       description="Print a model's layers with output sizes, weight sizes, "
+                                   "parameter count and receptive field.",
+                       epilog="examples:\n  cnnjax summary lenet5\n"
+                              "  cnnjax summary resnet20 --input-shape 32,32,3 --pool avg\n")
+    p.add_argument("model", help="model name")
+    p.add_argument("--input-shape", type=shape, default=(28, 28, 1), metavar="H,W,C",
+                   help="one example's shape (default: 28,28,1)")
+    p.add_argument("--pool", default="max", help="pool spec (default: %(default)s)")
+    p.add_argument("--num-classes", type=positive_int, default=10, metavar="N",
+                   help="output classes (default: %(default)s)")
+    p.set_defaults(func=cmd_summary)
+
+    for name, module, help_ in (("bench", "cnnjax.bench", "benchmark the ops (cnnjax.bench)"),
+                                ("viz", "cnnjax.viz.cli", "draw figures (cnnjax.viz)")):
+        if name == delegate:
+            p = sub.add_parser(name, help=help_, formatter_class=formatter)
+            mod = _import_delegate(name, module)
+            mod.configure_parser(p)
+            p.set_defaults(func=mod.run)
+        else:
+            # A stand-in so the top-level help lists it without importing the module.
+            p = sub.add_parser(name, help=help_, add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _import_delegate(name: str, module: str):
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            raise UsageError(f"'{PROG} {name}' is not available: module {module} is not "
+                             "installed in this version of cnnjax") from None
+        raise UsageError(f"'{PROG} {name}' needs the package {e.name!r}, which is not "
+                         "installed (pip install 'cnnjax[all]')") from None
+    if not (hasattr(mod, "configure_parser") and hasattr(mod, "run")):
+        raise UsageError(f"'{PROG} {name}' is not available: {module} does not provide "
+                         "configure_parser() and run()")
+    return mod
