@@ -17,13 +17,8 @@ import numpy as np
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import (
-    PoolGeometry,
-    avg_pool_impl,
-    max_over_windows,
-    max_pool_impl,
-    pad_spatial,
-)
+from cnnjax.ops._pool import avg_pool_impl, max_pool_impl
+from cnnjax.ops._pool_windows import PoolGeometry, max_over_windows, pad_spatial
 
 __all__ = ["adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool"]
 

@@ -28,7 +28,8 @@ from jax import lax
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import max_pool_impl, pool_geometry
+from cnnjax.ops._pool import max_pool_impl
+from cnnjax.ops._pool_windows import pool_geometry
 
 __all__ = ["blur_pool", "max_blur_pool"]
 

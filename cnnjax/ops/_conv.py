@@ -22,7 +22,12 @@ import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops._conv_geometry import (
-    ConvGeometry, check_groups, conv_geometry, shape_argument, window_geometry)
+    ConvGeometry,
+    check_groups,
+    conv_geometry,
+    shape_argument,
+    window_geometry,
+)
 from cnnjax.ops._conv_impls import conv_impl_fn
 from cnnjax.ops._conv_policy import choose_impl
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import PoolGeometry, max_pool_impl
+from cnnjax.ops._pool import max_pool_impl
+from cnnjax.ops._pool_windows import PoolGeometry
 
 __all__ = ["fractional_max_pool"]
 

@@ -26,7 +26,7 @@ from jax import lax
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import (
+from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
     over_windows,

@@ -24,10 +24,9 @@ import numpy as np
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import (
+from cnnjax.ops._pool import avg_pool_impl, max_pool_impl
+from cnnjax.ops._pool_windows import (
     PoolGeometry,
-    avg_pool_impl,
-    max_pool_impl,
     over_windows,
     pad_spatial,
     pool_geometry,

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import (
+from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
     pad_spatial,

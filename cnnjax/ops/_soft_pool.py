@@ -29,13 +29,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import (
+from cnnjax.ops._pool import avg_divisor
+from cnnjax.ops._pool_windows import (
     PoolGeometry,
-    avg_divisor,
     over_windows,
     pad_spatial,
     pool_geometry,

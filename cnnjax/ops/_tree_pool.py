@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from cnnjax.ops import _checks
 from cnnjax.ops._checks import fail
-from cnnjax.ops._pool import PoolGeometry, over_windows, pad_spatial, pool_geometry
+from cnnjax.ops._pool_windows import PoolGeometry, over_windows, pad_spatial, pool_geometry
 
 __all__ = ["tree_pool"]
 
