@@ -50,7 +50,7 @@ def file_record(directory: str) -> dict[str, list[int]]:
         for name in files:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, directory)
-            if rel != _FILES and not rel.startswith(_FILES):
+            if not rel.startswith(_FILES):  # the record and its temporary file
                 record[rel] = [os.path.getsize(path), _crc32(path)]
     return dict(sorted(record.items()))
 

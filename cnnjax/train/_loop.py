@@ -227,10 +227,12 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       ~5e-7 relative measured for ResNet-20 with every conv ``impl``), and so do the
       gradients (at most ~5e-6) — except at steps where the loss has a kink within
       round-off: a ReLU pre-activation (or a max-pooling tie) so close to switching that
-      any round-off-sized change flips it. At such a step the gradient differs by ~1e-3 to
-      ~5e-2 relative, and merely reordering the batch on one device moves it as much. How
-      often that happens grows with the model: never in 16 steps of a 2-layer net on the
-      digits, but at 3 to 7 of 10 steps of ResNet-20 (CIFAR shapes, batch 16).
+      any round-off-sized change flips it. At such a step the gradient differs by ~2e-3 to
+      ~5e-2 relative, and merely reordering the batch on one device produces the same jump.
+      How often that happens grows with the model: in none of the steps the tests check
+      for a 2-layer net on the digits, but at 4 to 7 of 10 steps of ResNet-20 (CIFAR shapes,
+      batch 16). "Relative": per array, the largest absolute difference over the largest
+      absolute value.
     * **n devices vs 1, whole runs**: not bitwise equal. After the first such step the
       trajectories separate, as in every framework; runs on different device counts are
       different samples of the same training process, to be compared over seeds.
@@ -290,6 +292,9 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     if not learning_rate > 0 and not callable(schedule):
         raise ValueError(f"fit: learning_rate must be > 0, got {learning_rate!r}.")
     _validate.check_data(train, test)
+    if restart and workdir is None:
+        raise ValueError("fit: restart=True needs a workdir (it deletes the workdir's "
+                         "checkpoints), got workdir=None.")
     mesh = _parallel.make_mesh(devices)
     _parallel.check_batch_size(batch_size, mesh)
     eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
@@ -333,8 +338,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     ckpt = bar = None
     try:
         if workdir is not None:
-            # Closed in `finally` even when restoring fails: orbax's background work (the
-            # clean-up of a killed run's temporary directories) must end before exit.
+            # Closed in `finally` even when restoring fails, so that orbax's worker threads
+            # end before the interpreter does.
             ckpt = Checkpointer(workdir, max_to_keep=max_to_keep)
             if restart:
                 ckpt.clear()

@@ -120,6 +120,9 @@ def test_restart_deletes_the_old_run_and_trains_fresh(data, tmp_path):
         np.testing.assert_array_equal(flat_state(again.state)[k], v, err_msg=k)
     ckpt = Checkpointer(workdir)
     assert ckpt.epochs() == [1]  # the max-pool run's epochs 1 and 2 are gone
+    with pytest.raises(ValueError, match=r"^fit: restart=True needs a workdir .*got "
+                                         r"workdir=None\.$"):
+        fit(TinyPool(), *data, epochs=1, restart=True, **COMMON)
     assert ckpt.read_meta(1)["fingerprint"]["model.pool"] == "'avg'"
     ckpt.close()
 
