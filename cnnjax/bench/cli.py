@@ -26,6 +26,7 @@ from cnnjax.bench.pool_suite import bench_pool
 from cnnjax.bench.report import markdown, targets
 from cnnjax.bench.timing import cores, cpu_name
 from cnnjax.bench.train_suite import TRAIN_MODELS, bench_train
+from cnnjax.cli.args import positive_int
 
 
 def _csv(choices: Sequence[str] | None = None):
@@ -41,16 +42,6 @@ def _csv(choices: Sequence[str] | None = None):
     return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return v
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Adds the ``cnnjax bench`` options to ``parser``."""
     parser.description = (
@@ -60,9 +51,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "Markdown tables (medians of interleaved timed runs after warm-up).")
     parser.add_argument("--suite", type=_csv(SUITES), default=SUITES, metavar="NAME,...",
                         help=f"suites to run, from {','.join(SUITES)} (default: all)")
-    parser.add_argument("--repeats", type=_positive, default=None, metavar="N",
+    parser.add_argument("--repeats", type=positive_int, default=None, metavar="N",
                         help="timed runs per contender (default: 5, --quick: 3)")
-    parser.add_argument("--batch", type=_positive, default=None, metavar="N",
+    parser.add_argument("--batch", type=positive_int, default=None, metavar="N",
                         help="batch size (default: 128, --quick: 16)")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the results as JSON to PATH")

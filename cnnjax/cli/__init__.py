@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from cnnjax.cli._args import PROG, UsageError
+from cnnjax.cli.args import PROG, UsageError
 from cnnjax.cli._parser import build_parser
 
 __all__ = ["PROG", "UsageError", "build_parser", "main"]

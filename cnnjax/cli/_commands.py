@@ -6,7 +6,7 @@ import shlex
 import sys
 import warnings
 
-from cnnjax.cli._args import (PROG, UsageError, check_batch, check_datasets, check_input_shape, check_models, check_optimizer, check_pools, check_writable, flatten, load, one_line_warning)
+from cnnjax.cli.args import (PROG, UsageError, check_batch, check_datasets, check_input_shape, check_models, check_optimizer, check_pools, check_writable, flatten, load, one_line_warning)
 
 
 

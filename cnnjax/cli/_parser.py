@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from cnnjax.cli._args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
+from cnnjax.cli.args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
 from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
 
 _EXAMPLES = """\

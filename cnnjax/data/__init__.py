@@ -16,6 +16,7 @@ from cnnjax.data._pipeline import (
     normalization_stats,
     normalize,
     random_crop_flip,
+    take,
 )
 from cnnjax.data._sources import (
     DATASETS,
@@ -23,6 +24,7 @@ from cnnjax.data._sources import (
     Dataset,
     DatasetInfo,
     DatasetNotFoundError,
+    as_dataset,
     cache_dir,
     list_datasets,
     load,
@@ -30,7 +32,7 @@ from cnnjax.data._sources import (
 
 __all__ = [
     "CorruptDatasetError", "DATASETS", "Dataset", "DatasetInfo", "DatasetNotFoundError",
-    "MNIST_TRAIN_LABEL_COUNTS", "PAD_LABEL", "batch_indices", "batches", "cache_dir",
+    "MNIST_TRAIN_LABEL_COUNTS", "PAD_LABEL", "as_dataset", "batch_indices", "batches", "cache_dir",
     "epoch_permutation", "fetch", "list_datasets", "load", "normalization_stats",
-    "normalize", "random_crop_flip", "read_idx", "write_idx",
+    "normalize", "random_crop_flip", "read_idx", "take", "write_idx",
 ]

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from cnnjax.data._idx import CorruptDatasetError, read_idx, write_idx
+from cnnjax.data._idx import CorruptDatasetError, read_idx
 
 
 class Dataset(NamedTuple):
@@ -362,7 +362,7 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo
     return rows
 
 
-def _as_dataset(data: Dataset | Sequence, what: str) -> Dataset:
+def as_dataset(data: Dataset | Sequence, what: str) -> Dataset:
     """Accepts a :class:`Dataset` or an ``(images, labels)`` pair (uint8 images)."""
     if isinstance(data, Dataset):
         return data

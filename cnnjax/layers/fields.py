@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnnjax.layers import params
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 __all__ = ["adaptive_output_shape", "conv_kernel_shape", "conv_transpose_kernel_shape",
            "resolve_conv_spellings", "spectral_output_shape"]
@@ -26,7 +26,7 @@ def conv_kernel_shape(kernel_size: Sequence[int], in_features: int, out_features
     ``groups`` must be >= 1 and divide ``in_features``.
     """
     if groups < 1 or in_features % groups:
-        _checks.fail(op, f"input channels ({in_features}) must be divisible by groups, "
+        checks.fail(op, f"input channels ({in_features}) must be divisible by groups, "
                          f"got {groups}.")
     return (*kernel_size, in_features // groups, out_features)
 
@@ -38,7 +38,7 @@ def conv_transpose_kernel_shape(kernel_size: Sequence[int], in_features: int, ou
     ``groups`` must be >= 1 and divide ``out_features``.
     """
     if groups < 1 or out_features % groups:
-        _checks.fail(op, f"features ({out_features}) must be divisible by groups, got {groups}.")
+        checks.fail(op, f"features ({out_features}) must be divisible by groups, got {groups}.")
     return (*kernel_size, in_features, out_features // groups)
 
 
@@ -55,14 +55,14 @@ def resolve_conv_spellings(stride: Any, groups: int, strides: Any, feature_group
         warnings.warn(f"{op}(strides=...) is deprecated; use stride=... (the name of "
                       "cnnjax.conv's argument).", DeprecationWarning, stacklevel=stacklevel)
         if stride not in (1, strides):
-            _checks.fail(op, f"give either stride or strides, got stride={stride!r} and "
+            checks.fail(op, f"give either stride or strides, got stride={stride!r} and "
                              f"strides={strides!r}.")
         stride = strides
     if feature_group_count is not None:
         warnings.warn(f"{op}(feature_group_count=...) is deprecated; use groups=... (the name "
                       "of cnnjax.conv's argument).", DeprecationWarning, stacklevel=stacklevel)
         if groups not in (1, feature_group_count):
-            _checks.fail(op, f"give either feature_group_count or groups, got "
+            checks.fail(op, f"give either feature_group_count or groups, got "
                              f"feature_group_count={feature_group_count} and groups={groups}.")
         groups = feature_group_count
     return stride, groups
@@ -80,12 +80,12 @@ def spectral_output_shape(spatial: Sequence[int], output_shape: Any, window_shap
     out = output_shape
     if out is None:
         if window_shape is None:
-            _checks.fail(op, "give output_shape or window_shape, got neither.")
+            checks.fail(op, "give output_shape or window_shape, got neither.")
         out = params.site_output_shape(spatial, (window_shape, strides, padding), op)
-    return _checks.ntuple(tuple(out) if not isinstance(out, int) else out, d, op,
+    return checks.ntuple(tuple(out) if not isinstance(out, int) else out, d, op,
                           "output_shape")
 
 
 def adaptive_output_shape(output_shape: Any, d: int, op: str) -> tuple[int, ...]:
     """An adaptive pool's ``output_shape`` (an int means every spatial dim) as a ``d``-tuple."""
-    return _checks.ntuple(output_shape, d, op, "output_shape")
+    return checks.ntuple(output_shape, d, op, "output_shape")

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops import conv_output_shape
 
 __all__ = ["LP_P", "MIXED_ALPHA", "Constrained", "per_channel_shape", "positive",
@@ -44,7 +44,7 @@ def positive_init(value: float, minimum: float = 0.0, *, op: str, name: str,
     """
     if not (value > minimum and math.isfinite(value)):
         formula = f"{minimum:g} + softplus(raw)" if minimum else "softplus(raw)"
-        _checks.fail(op, f"{name} must be > {minimum:g} when {flag}=True ({name} = {formula}), "
+        checks.fail(op, f"{name} must be > {minimum:g} when {flag}=True ({name} = {formula}), "
                          f"got {value!r}.")
     y = value - minimum
     # softplus(z) = log(1 + e^z) = y  <=>  z = log(e^y - 1) = y + log(1 - e^-y) (no overflow).
@@ -59,7 +59,7 @@ def unit(logit: jax.Array) -> jax.Array:
 def unit_init(value: float, *, op: str, name: str, flag: str) -> float:
     """The ``logit`` with ``unit(logit) == value`` (``value`` strictly inside ``(0, 1)``)."""
     if not 0.0 < value < 1.0:
-        _checks.fail(op, f"{name} must be in (0, 1) when {flag}=True ({name} = sigmoid(logit)), "
+        checks.fail(op, f"{name} must be in (0, 1) when {flag}=True ({name} = sigmoid(logit)), "
                          f"got {value!r}.")
     return math.log(value / (1.0 - value))
 
@@ -70,7 +70,7 @@ def site_output_shape(spatial: Sequence[int], site: Any, op: str) -> tuple[int, 
     ``strides=None`` means ``window_shape``, as for every pooling op.
     """
     if not (isinstance(site, Sequence) and not isinstance(site, str) and len(site) == 3):
-        _checks.fail(op, f"site must be (window_shape, strides, padding), got {site!r}.",
+        checks.fail(op, f"site must be (window_shape, strides, padding), got {site!r}.",
                      TypeError)
     window, strides, padding = site
     return conv_output_shape(tuple(spatial), window,
@@ -125,6 +125,6 @@ def per_channel_shape(shape: Sequence[int], per_channel: bool, channels: int | N
     if not per_channel:
         return tuple(shape)
     if not (isinstance(channels, int) and not isinstance(channels, bool) and channels >= 1):
-        _checks.fail(op, f"num_features must be the input's channel count (an int >= 1) when "
+        checks.fail(op, f"num_features must be the input's channel count (an int >= 1) when "
                          f"per_channel=True, got {channels!r}.")
     return (*shape, channels)

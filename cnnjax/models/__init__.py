@@ -25,7 +25,7 @@ from cnnjax.nn import PoolSpec
 from cnnjax.models._lenet import LeNet5, MnistNet
 from cnnjax.models._resnet import BasicBlock, GoogLeNet, Inception, ResNet, ResNet18, ResNet20
 from cnnjax.models._summary import summary
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "lenet5": LeNet5,
@@ -60,7 +60,7 @@ def get(name: str, **kwargs: Any) -> nn.Module:
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in _REGISTRY:
-        _checks.fail("models.get", f"unknown model {name!r}; valid names are "
+        checks.fail("models.get", f"unknown model {name!r}; valid names are "
                                    f"{', '.join(repr(n) for n in NAMES)}.")
     return _REGISTRY[key](**kwargs)
 

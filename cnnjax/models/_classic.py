@@ -7,8 +7,8 @@ import flax.linen as nn
 import jax
 
 from cnnjax import nn as cnn
-from cnnjax.models._arch import POOL_2x2, VGG_CONFIGS, VGG_DROPOUT, VGG_HIDDEN
-from cnnjax.ops._checks import fail
+from cnnjax.models.arch import POOL_2x2, VGG_CONFIGS, VGG_DROPOUT, VGG_HIDDEN
+from cnnjax.ops.checks import fail
 from cnnjax.models._layers import (ConvBN, Flatten, ReLU, check_input, dropout,
                                    resolve_stem)
 

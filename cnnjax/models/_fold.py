@@ -7,7 +7,7 @@ from typing import Any
 import flax.linen as nn
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 def _fold_tree(params: Mapping, stats: Mapping, epsilon: float) -> tuple[dict, dict]:
@@ -69,9 +69,9 @@ def fold_batch_norms(model: nn.Module, variables: Mapping, *, epsilon: float = 1
     if not hasattr(model, "fold_bn"):
         return model, dict(variables)
     if model.fold_bn:
-        _checks.fail("fold_batch_norms", "model is already folded (fold_bn=True).")
+        checks.fail("fold_batch_norms", "model is already folded (fold_bn=True).")
     if "params" not in variables:
-        _checks.fail("fold_batch_norms", f"variables must contain 'params', got keys "
+        checks.fail("fold_batch_norms", f"variables must contain 'params', got keys "
                                          f"{sorted(variables)}.")
     params, stats = _fold_tree(variables["params"], variables.get("batch_stats", {}), epsilon)
     out = {k: v for k, v in variables.items() if k not in ("params", "batch_stats")}

@@ -12,22 +12,10 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from cnnjax import nn as cnn
-from cnnjax.ops import _checks
-
-#: Inputs whose smaller spatial side is below this get the CIFAR-style stem (no aggressive
-#: early downsampling) in AlexNet, ResNet-18 and GoogLeNet.
-SMALL_INPUT = 64
-
-
-def resolve_stem(stem: str | None, x: jax.Array, op: str) -> str:
-    """``'cifar'`` or ``'imagenet'``; ``None`` picks by input size (``SMALL_INPUT``)."""
-    if stem is None:
-        return "cifar" if min(x.shape[1:-1]) < SMALL_INPUT else "imagenet"
-    return _checks.check_choice(stem, ("cifar", "imagenet"), op, "stem")
-
+from cnnjax.models.arch import SMALL_INPUT, check_input, resolve_stem  # noqa: F401
+from cnnjax.ops import checks
 
 class ReLU(nn.Module):
     """``max(x, 0)`` as a layer (a row of the summary table)."""
@@ -73,7 +61,7 @@ class ConvBN(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
         if self.fold:
             if train:
-                _checks.fail("ConvBN", "a folded Conv→BatchNorm is for inference only; got "
+                checks.fail("ConvBN", "a folded Conv→BatchNorm is for inference only; got "
                                        "train=True (use the unfolded model to train).")
             return cnn.Conv(self.features, self.kernel_size, self.stride, self.padding,
                             use_bias=True, impl=self.impl, name="conv")(x)
@@ -86,11 +74,3 @@ class ConvBN(nn.Module):
 def dropout(rate: float, x: jax.Array, *, train: bool, broadcast_dims: Sequence[int] = ()):
     """Flax dropout drawing from the ``'dropout'`` RNG collection (only when training)."""
     return nn.Dropout(rate, broadcast_dims=broadcast_dims, deterministic=not train)(x)
-
-
-def check_input(x: jax.Array, op: str) -> jax.Array:
-    x = jnp.asarray(x)
-    if x.ndim != 4:
-        _checks.fail(op, f"x must be a batch of images [N, H, W, C], got shape {x.shape}.")
-    _checks.check_floating(x, op)
-    return x

@@ -5,7 +5,7 @@ import flax.linen as nn
 import jax
 
 from cnnjax import nn as cnn
-from cnnjax.models._arch import (LENET5_CONVS, LENET5_HIDDEN, MNISTNET_CONVS, MNISTNET_DROPOUT,
+from cnnjax.models.arch import (LENET5_CONVS, LENET5_HIDDEN, MNISTNET_CONVS, MNISTNET_DROPOUT,
                                  MNISTNET_HIDDEN, POOL_2x2)
 from cnnjax.models._layers import (Flatten, LogSoftmax, ReLU, check_input, dropout)
 

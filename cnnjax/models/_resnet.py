@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax import nn as cnn
-from cnnjax.models._arch import (RESNET18_STAGES, RESNET18_WIDTHS, RESNET20_STAGES,
+from cnnjax.models.arch import (RESNET18_STAGES, RESNET18_WIDTHS, RESNET20_STAGES,
                                  RESNET20_WIDTHS, RESNET_POOL, RESNET_STEM_POOL, RESNET_STEMS)
 from cnnjax.models._layers import (ConvBN, ReLU, check_input, dropout,
                                    resolve_stem)

@@ -14,7 +14,7 @@ from cnnjax import nn as cnn
 from cnnjax import nnx as cnnx
 from cnnjax.layers import pool_specs
 from cnnjax.models import introspect
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 def _x(values: Sequence[int]) -> str:
@@ -130,7 +130,7 @@ def summary(model: nn.Module | nnx.Module, input_shape: Sequence[int], *,
     if len(input_shape) == 3:
         input_shape = (1, *input_shape)
     if len(input_shape) != 4:
-        _checks.fail(op, f"input_shape must be (H, W, C) or (N, H, W, C), got {input_shape}.")
+        checks.fail(op, f"input_shape must be (H, W, C) or (N, H, W, C), got {input_shape}.")
     x = jnp.zeros(input_shape, jnp.float32)
     calls, variables = introspect.trace(model, None, x, op=op, train=train)
     n_params = sum(int(np.prod(v.shape)) for v in

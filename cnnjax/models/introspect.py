@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from cnnjax.layers import pool_specs
-from cnnjax.ops._checks import canonical_padding, fail, ntuple
+from cnnjax.ops.checks import canonical_padding, fail, ntuple
 
 __all__ = ["LayerCall", "Window", "as_input", "chain_size", "is_nnx", "layers",
            "receptive_fields", "trace", "windows"]

@@ -10,7 +10,7 @@ from jax.typing import ArrayLike
 import cnnjax
 from cnnjax.layers import fields
 from cnnjax.nn._pool import Shape
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class AdaptiveAvgPool(nn.Module):
@@ -46,7 +46,7 @@ class AdaptiveMaxPool(nn.Module):
 
 
 def _spatial_out(x, output_shape, op: str) -> tuple[int, ...]:
-    return fields.adaptive_output_shape(output_shape, _checks.spatial_rank(jnp.asarray(x), op), op)
+    return fields.adaptive_output_shape(output_shape, checks.spatial_rank(jnp.asarray(x), op), op)
 
 
 class GlobalAvgPool(nn.Module):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class BatchNorm(nn.Module):
@@ -51,7 +51,7 @@ class BatchNorm(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool) -> jax.Array:
         x = jnp.asarray(x)
         if x.ndim < 2:
-            _checks.fail("BatchNorm", f"x must have rank >= 2 ([N, ..., C]), got shape {x.shape}.")
+            checks.fail("BatchNorm", f"x must have rank >= 2 ([N, ..., C]), got shape {x.shape}.")
         c = x.shape[-1]
         mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), self.param_dtype))
         var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), self.param_dtype))

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._blur_pool import blur_pool_to_shape
 
 Shape = int | Sequence[int]
@@ -59,15 +59,15 @@ class BlurPool(nn.Module):
             return cnnjax.blur_pool(x, self.window_shape, strides, padding_mode=self.padding_mode)
         x = jnp.asarray(x)
         op = "BlurPool"
-        d = _checks.spatial_rank(x, op)
+        d = checks.spatial_rank(x, op)
         if not (isinstance(self.site, Sequence) and len(self.site) == 3):
-            _checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
+            checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
                              f"{self.site!r}.")
         window, site_strides, padding = self.site
         site_strides = window if site_strides is None else site_strides
-        strides = _checks.ntuple(site_strides, d, op, "site strides")
-        if self.strides is not None and _checks.ntuple(self.strides, d, op, "strides") != strides:
-            _checks.fail(op, f"strides must be None or the site's stride {strides} when site is "
+        strides = checks.ntuple(site_strides, d, op, "site strides")
+        if self.strides is not None and checks.ntuple(self.strides, d, op, "strides") != strides:
+            checks.fail(op, f"strides must be None or the site's stride {strides} when site is "
                              f"given, got {self.strides!r}.")
         out = cnnjax.conv_output_shape(tuple(x.shape[1:-1]), window, stride=strides,
                                        padding=padding)

@@ -11,13 +11,13 @@ from jax.typing import ArrayLike
 
 import cnnjax
 from cnnjax.layers import fields
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 Initializer = Callable[..., jax.Array]
 
 
 def _kernel_size(kernel_size, d: int, op: str) -> tuple[int, ...]:
-    return _checks.ntuple(kernel_size, d, op, "kernel_size")
+    return checks.ntuple(kernel_size, d, op, "kernel_size")
 
 
 class Conv(nn.Module):
@@ -77,7 +77,7 @@ class Conv(nn.Module):
     def __call__(self, x: ArrayLike) -> jax.Array:
         x = jnp.asarray(x)
         op = "Conv"
-        d = _checks.spatial_rank(x, op)
+        d = checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
         stride, groups = fields.resolve_conv_spellings(
             self.stride, self.groups, self.strides, self.feature_group_count, op)
@@ -136,7 +136,7 @@ class ConvTranspose(nn.Module):
     def __call__(self, x: ArrayLike) -> jax.Array:
         x = jnp.asarray(x)
         op = "ConvTranspose"
-        d = _checks.spatial_rank(x, op)
+        d = checks.spatial_rank(x, op)
         k = _kernel_size(self.kernel_size, d, op)
         stride, groups = fields.resolve_conv_spellings(
             self.stride, self.groups, self.strides, self.feature_group_count, op)
@@ -182,7 +182,7 @@ class StridedConvPool(nn.Module):
         del train  # deterministic
         x = jnp.asarray(x)
         op = "StridedConvPool"
-        d = _checks.spatial_rank(x, op)
+        d = checks.spatial_rank(x, op)
         k = _kernel_size(self.window_shape, d, op)
         c = x.shape[-1]
         kernel = self.param("kernel", self.kernel_init, fields.conv_kernel_shape(k, c, c, 1, op),

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
 
@@ -34,14 +34,14 @@ def _exponent(module: nn.Module, op: str, name: str, value: float, learn: bool,
     """The fixed value, or ``softplus`` of a learned ``'{name}_raw'`` parameter in x's dtype."""
     if not learn:
         if per_channel:
-            _checks.fail(op, f"per_channel=True needs learn_{name}=True, got learn_{name}=False.")
+            checks.fail(op, f"per_channel=True needs learn_{name}=True, got learn_{name}=False.")
         return value
     try:
         start = float(value)
     except (TypeError, ValueError):
         start = math.nan
     if isinstance(value, bool) or not 0 < start < math.inf:
-        _checks.fail(op, f"{name} must be a positive finite number when learn_{name}=True "
+        checks.fail(op, f"{name} must be a positive finite number when learn_{name}=True "
                          f"({name} = softplus(raw)), got {value!r}.")
     shape = (x.shape[-1],) if per_channel else ()
     raw = module.param(f"{name}_raw", nn.initializers.constant(_inverse_softplus(start)),

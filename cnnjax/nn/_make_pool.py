@@ -8,7 +8,7 @@ import flax.linen as nn
 
 from cnnjax.layers import pool_specs
 from cnnjax.nn._pool import Shape
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 #: The canonical spec strings (:data:`cnnjax.layers.pool_specs.POOL_SPECS`).
 POOL_SPECS = pool_specs.POOL_SPECS
@@ -54,6 +54,6 @@ def make_pool(spec: PoolSpec, window_shape: Shape = 2, strides: Shape | None = N
     if isinstance(spec, str):
         return pool_specs.build(spec, window_shape, strides, padding, frontend="linen", **kwargs)
     if not callable(spec):
-        _checks.fail("make_pool", f"pool must be a spec string or a module factory, got "
+        checks.fail("make_pool", f"pool must be a spec string or a module factory, got "
                                   f"{spec!r}.", TypeError)
     return spec(window_shape=window_shape, strides=strides, padding=padding, **kwargs)

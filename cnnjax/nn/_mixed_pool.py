@@ -12,7 +12,7 @@ from jax.typing import ArrayLike
 import cnnjax
 from cnnjax.layers import params
 from cnnjax.nn._pool import Shape, window_kwargs
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class MixedPool(nn.Module):
@@ -97,8 +97,8 @@ class GatedPool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train
         x = jnp.asarray(x)
-        d = _checks.spatial_rank(x, "GatedPool")
-        window = _checks.ntuple(self.window_shape, d, "GatedPool", "window_shape")
+        d = checks.spatial_rank(x, "GatedPool")
+        window = checks.ntuple(self.window_shape, d, "GatedPool", "window_shape")
         shape = params.per_channel_shape(window, self.per_channel, x.shape[-1], "GatedPool")
         gate = self.param("gate", self.gate_init, shape, jnp.float32)
         return cnnjax.gated_pool(x, gate.astype(x.dtype), **window_kwargs(self))

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
 
@@ -73,7 +73,7 @@ class LipPool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train  # deterministic
         x = jnp.asarray(x)
-        d = _checks.spatial_rank(x, "LipPool")
+        d = checks.spatial_rank(x, "LipPool")
         c = x.shape[-1]
         kernel = self.param("kernel", self.kernel_init, (1,) * d + (c, c), self.param_dtype)
         bias = self.param("bias", self.bias_init, (c,), self.param_dtype)

@@ -12,7 +12,7 @@ from jax.typing import ArrayLike
 import cnnjax
 from cnnjax.layers import fields
 from cnnjax.nn._pool import Shape
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class SpectralPool(nn.Module):
@@ -39,7 +39,7 @@ class SpectralPool(nn.Module):
 
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         x = jnp.asarray(x)
-        _checks.spatial_rank(x, "SpectralPool")
+        checks.spatial_rank(x, "SpectralPool")
         out = fields.spectral_output_shape(x.shape[1:-1], self.output_shape, self.window_shape,
                                            self.strides, self.padding, "SpectralPool")
         use_dropout = train and self.frequency_dropout

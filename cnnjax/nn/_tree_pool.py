@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
 
@@ -65,10 +65,10 @@ class TreePool(nn.Module):
         del train  # deterministic
         x = jnp.asarray(x)
         op = "TreePool"
-        d = _checks.spatial_rank(x, op)
-        window = _checks.ntuple(self.window_shape, d, op, "window_shape")
-        if not _checks._is_int(self.depth) or self.depth < 1:
-            _checks.fail(op, f"depth must be an int >= 1, got {self.depth!r}.")
+        d = checks.spatial_rank(x, op)
+        window = checks.ntuple(self.window_shape, d, op, "window_shape")
+        if not checks.is_int(self.depth) or self.depth < 1:
+            checks.fail(op, f"depth must be an int >= 1, got {self.depth!r}.")
         num_leaves = 2 ** (self.depth - 1)
         leaves = self.param("leaves", self.leaves_init, (num_leaves, *window), jnp.float32)
         gates = self.param("gates", self.gates_init, (num_leaves - 1, *window), jnp.float32)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
 Initializer = Callable[..., jax.Array]
@@ -42,17 +42,17 @@ def frozen(value: Any) -> Any:
 def eager_ntuple(value: Any, op: str, name: str) -> tuple[int, ...]:
     """A parameter's window or kernel size: an int -> ``(v, v)``; a sequence of 1 to 3 ints."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return _checks.ntuple(value, 2, op, name)
+        return checks.ntuple(value, 2, op, name)
     if not isinstance(value, Sequence) or isinstance(value, str) or not 1 <= len(value) <= 3:
-        _checks.fail(op, f"{name} must be an int (a square 2-D window) or a sequence of 1 to 3 "
+        checks.fail(op, f"{name} must be an int (a square 2-D window) or a sequence of 1 to 3 "
                          f"ints (one per spatial dim), got {value!r}.", TypeError)
-    return _checks.ntuple(value, len(value), op, name)
+    return checks.ntuple(value, len(value), op, name)
 
 
 def positive_int(value: Any, op: str, name: str) -> int:
     """``value`` if it is an int >= 1 (a channel count), else the one-sentence error."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        _checks.fail(op, f"{name} must be an int >= 1 (a channel count), got {value!r}.",
+        checks.fail(op, f"{name} must be an int >= 1 (a channel count), got {value!r}.",
                      TypeError if not isinstance(value, numbers.Integral) else ValueError)
     return int(value)
 
@@ -65,12 +65,12 @@ def check_input(x: ArrayLike, op: str, *, d: int | None = None, channels: int | 
     the parameters were built for, named ``channels_name`` in the error.
     """
     x = jnp.asarray(x)
-    rank = _checks.spatial_rank(x, op)
+    rank = checks.spatial_rank(x, op)
     if d is not None and rank != d:
-        _checks.fail(op, f"x must have {d} spatial dims ([N, *spatial, C], rank {d + 2}) as the "
+        checks.fail(op, f"x must have {d} spatial dims ([N, *spatial, C], rank {d + 2}) as the "
                          f"module was built for, got shape {x.shape}.")
     if channels is not None and x.shape[-1] != channels:
-        _checks.fail(op, f"x must have {channels_name}={channels} channels (its last axis), got "
+        checks.fail(op, f"x must have {channels_name}={channels} channels (its last axis), got "
                          f"shape {x.shape}.")
     return x
 
@@ -117,12 +117,12 @@ def _pool_stream(rngs: Any, op: str) -> Any:
         try:
             stream = rngs["pool"]  # falls back to the 'default' stream, as nnx.Rngs does
         except KeyError:
-            _checks.fail(op, f"rngs must have a 'pool' (or 'default') stream, got streams "
+            checks.fail(op, f"rngs must have a 'pool' (or 'default') stream, got streams "
                              f"{sorted(k for k in vars(rngs) if not k.startswith('_'))}.")
         return stream.fork()
     if isinstance(rngs, nnx.RngStream):
         return rngs.fork()
-    _checks.fail(op, f"rngs must be an nnx.Rngs, an nnx.RngStream or None, got "
+    checks.fail(op, f"rngs must be an nnx.Rngs, an nnx.RngStream or None, got "
                      f"{type(rngs).__name__}.", TypeError)
 
 
@@ -138,7 +138,7 @@ class Stochastic(Module):
 
     def init_stochastic(self, deterministic: bool, rngs: Any, op: str) -> None:
         if not isinstance(deterministic, bool):
-            _checks.fail(op, f"deterministic must be a bool, got {deterministic!r}.", TypeError)
+            checks.fail(op, f"deterministic must be a bool, got {deterministic!r}.", TypeError)
         self.deterministic = deterministic
         self.rngs = _pool_stream(rngs, op)
 
@@ -150,7 +150,7 @@ class Stochastic(Module):
         """A fresh key from the call's ``rngs``, else from the module's ``'pool'`` stream."""
         source = self.rngs if rngs is None else rngs
         if source is None:
-            _checks.fail(op, "rngs must be given (an nnx.Rngs with a 'pool' stream, when the "
+            checks.fail(op, "rngs must be given (an nnx.Rngs with a 'pool' stream, when the "
                              "module is built or called) to train, got None; call .eval() for "
                              "the deterministic inference rule.", TypeError)
         if isinstance(source, nnx.Rngs):
@@ -159,7 +159,7 @@ class Stochastic(Module):
             return source()
         if isinstance(source, jax.Array):
             return source
-        _checks.fail(op, f"rngs must be an nnx.Rngs, an nnx.RngStream or a key, got "
+        checks.fail(op, f"rngs must be an nnx.Rngs, an nnx.RngStream or a key, got "
                          f"{type(source).__name__}.", TypeError)
 
     def set_view(self, deterministic: bool | None = None):

@@ -8,7 +8,7 @@ from jax.typing import ArrayLike
 
 import cnnjax
 from cnnjax.nnx._base import Initializer, Module, positive_int
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class BatchNorm(Module):
@@ -55,7 +55,7 @@ class BatchNorm(Module):
                  bias_init: Initializer = nnx.initializers.zeros_init(), rngs: nnx.Rngs):
         c = self.num_features = positive_int(num_features, "BatchNorm", "num_features")
         if not isinstance(use_running_average, bool):
-            _checks.fail("BatchNorm", f"use_running_average must be a bool, got "
+            checks.fail("BatchNorm", f"use_running_average must be a bool, got "
                                       f"{use_running_average!r}.", TypeError)
         self.mean = nnx.BatchStat(jnp.zeros((c,), param_dtype))
         self.var = nnx.BatchStat(jnp.ones((c,), param_dtype))
@@ -76,7 +76,7 @@ class BatchNorm(Module):
         """Normalises ``x`` ``[N, ..., C]``; ``use_running_average`` overrides the mode."""
         x = jnp.asarray(x)
         if x.ndim < 2 or x.shape[-1] != self.num_features:
-            _checks.fail("BatchNorm", f"x must be [N, ..., C] with C = num_features = "
+            checks.fail("BatchNorm", f"x must be [N, ..., C] with C = num_features = "
                                       f"{self.num_features}, got shape {x.shape}.")
         if use_running_average is None:
             use_running_average = self.use_running_average

@@ -9,7 +9,7 @@ from flax import nnx
 
 from cnnjax.layers import pool_specs
 from cnnjax.nnx._base import Shape
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 #: The canonical spec strings (:data:`cnnjax.layers.pool_specs.POOL_SPECS`).
 POOL_SPECS = pool_specs.POOL_SPECS
@@ -37,7 +37,7 @@ def _accepted(factory: Callable[..., Any], given: dict[str, Any], what: str) -> 
         if value is None and parameters[name].default is inspect.Parameter.empty:
             rule = ("an nnx.Rngs (the module has parameters)" if name == "rngs"
                     else "the input's channel count (the module's parameters depend on it)")
-            _checks.fail("make_pool", f"{name} must be {rule} for {what}, got None.", TypeError)
+            checks.fail("make_pool", f"{name} must be {rule} for {what}, got None.", TypeError)
         if value is not None:
             out[name] = value
     return out
@@ -89,7 +89,7 @@ def make_pool(spec: PoolSpec, window_shape: Shape = 2, strides: Shape | None = N
         return pool_specs.build(spec, window_shape, strides, padding, frontend="nnx",
                                 **{**build, **kwargs})
     if not callable(spec):
-        _checks.fail("make_pool", f"pool must be a spec string or a module factory, got "
+        checks.fail("make_pool", f"pool must be a spec string or a module factory, got "
                                   f"{spec!r}.", TypeError)
     build = _accepted(spec, given, f"the pool factory {spec!r}")
     return spec(window_shape=window_shape, strides=strides, padding=padding,

@@ -4,6 +4,8 @@ No flax import and no parameter creation here; ``cnnjax.nn`` wraps these in modu
 Each family lives in its own private module (``_conv.py``, ``_pool.py``, ...); this file
 re-exports the public names (the reference is ``docs/api.md``).
 """
+import sys as _sys
+
 # Each family owns one block below; keep the blocks separate.
 
 # --- convolution (_conv.py over _conv_*.py, _im2col.py, _receptive_field.py) ---
@@ -43,4 +45,7 @@ from cnnjax.ops._pyramid_pool import spatial_pyramid_pool
 # --- normalization (_batch_norm.py) ---
 from cnnjax.ops._batch_norm import BatchStats, batch_norm, fold_batch_norm
 
-__all__ = sorted(name for name in dir() if not name.startswith("_"))
+# The public functions and types; ``cnnjax.ops.checks`` (argument canonicalisation and the
+# one-sentence errors, for writing new ops and layers) is a public module, not re-exported.
+__all__ = sorted(name for name, value in dict(globals()).items()
+                 if not name.startswith("_") and not isinstance(value, type(_sys)))

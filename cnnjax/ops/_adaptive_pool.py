@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool import avg_pool_impl, max_pool_impl
 from cnnjax.ops._pool_windows import PoolGeometry, max_over_windows, pad_spatial
 
@@ -37,8 +37,8 @@ def _bins(n: int, o: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _canonical_output(op: str, x: Any, output_shape: Any) -> tuple[int, tuple[int, ...]]:
-    d = _checks.spatial_rank(x, op)
-    out = _checks.ntuple(output_shape, d, op, "output_shape")
+    d = checks.spatial_rank(x, op)
+    out = checks.ntuple(output_shape, d, op, "output_shape")
     for i, (n, o) in enumerate(zip(x.shape[1:-1], out)):
         if o > n:
             fail(op, f"output_shape must not be larger than the input spatial shape "
@@ -98,7 +98,7 @@ def adaptive_avg_pool(x: jax.typing.ArrayLike, output_shape: Any) -> jax.Array:
     """
     op = "adaptive_avg_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     _, out = _canonical_output(op, x, output_shape)
     return _adaptive(x, out, "avg")
 
@@ -122,7 +122,7 @@ def adaptive_max_pool(x: jax.typing.ArrayLike, output_shape: Any) -> jax.Array:
     """
     op = "adaptive_max_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     _, out = _canonical_output(op, x, output_shape)
     return _adaptive(x, out, "max")
 
@@ -142,8 +142,8 @@ def global_avg_pool(x: jax.typing.ArrayLike) -> jax.Array:
     """
     op = "global_avg_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    d = _checks.spatial_rank(x, op)
+    checks.check_floating(x, op)
+    d = checks.spatial_rank(x, op)
     return jnp.mean(x, axis=tuple(range(1, d + 1)))
 
 
@@ -162,8 +162,8 @@ def global_max_pool(x: jax.typing.ArrayLike) -> jax.Array:
     """
     op = "global_max_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    _checks.spatial_rank(x, op)
+    checks.check_floating(x, op)
+    checks.spatial_rank(x, op)
     return _global_max(x)
 
 

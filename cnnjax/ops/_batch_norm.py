@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from cnnjax.ops._checks import check_floating, fail
+from cnnjax.ops.checks import check_floating, fail
 
 
 class BatchStats(NamedTuple):

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool import max_pool_impl
 from cnnjax.ops._pool_windows import pool_geometry
 
@@ -217,12 +217,12 @@ def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: An
     the extra outputs exist.
     """
     d = len(spatial)
-    k = _checks.ntuple(window_shape, d, op, window_name)
-    s = k if strides is None else _checks.ntuple(strides, d, op, "strides")
+    k = checks.ntuple(window_shape, d, op, window_name)
+    s = k if strides is None else checks.ntuple(strides, d, op, "strides")
     if not isinstance(padding_mode, str):
         fail(op, f"padding_mode must be one of {', '.join(map(repr, PADDING_MODES))}, got "
                  f"{padding_mode!r}.", TypeError)
-    _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
     plans = []
     for i, (n, ki, si) in enumerate(zip(spatial, k, s)):
         lo, hi = (ki - 1) // 2, ki // 2
@@ -236,8 +236,8 @@ def blur_plans(op: str, spatial: tuple[int, ...], window_shape: Any, strides: An
 
 def _float_input(op: str, x: Any) -> jax.Array:
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    _checks.spatial_rank(x, op)
+    checks.check_floating(x, op)
+    checks.spatial_rank(x, op)
     return x
 
 
@@ -303,7 +303,7 @@ def blur_pool_to_shape(
     """
     x = _float_input(op, x)
     d = x.ndim - 2
-    out = _checks.ntuple(output_shape, d, op, "output_shape")
+    out = checks.ntuple(output_shape, d, op, "output_shape")
     plans = blur_plans(op, tuple(x.shape[1:-1]), window_shape, strides, padding_mode, out)
     return blur_impl(x, plans, padding_mode)
 

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import (
     ConvGeometry,
     check_groups,
@@ -46,10 +46,10 @@ def _common_dtype(*arrays: jax.Array):
 def _arrays(op: str, x: Any, w: Any) -> tuple[jax.Array, jax.Array, int]:
     """``(x, w, d)``: both as floating arrays, ``x`` of rank ``d + 2``."""
     x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    d = _checks.spatial_rank(x, op)
+    d = checks.spatial_rank(x, op)
     w = jnp.asarray(w)
-    _checks.check_floating(x, op, "x")
-    _checks.check_floating(w, op, "w")
+    checks.check_floating(x, op, "x")
+    checks.check_floating(w, op, "w")
     return x, w, d
 
 
@@ -58,9 +58,9 @@ def _one_dtype(op: str, x: jax.Array, w: jax.Array, b: Any, c_out: int):
     arrays = [x, w]
     if b is not None:
         b = jnp.asarray(b)
-        _checks.check_floating(b, op, "b")
+        checks.check_floating(b, op, "b")
         if b.shape != (c_out,):
-            _checks.fail(op, f"b must have shape (C_out,) = ({c_out},), got {b.shape}.")
+            checks.fail(op, f"b must have shape (C_out,) = ({c_out},), got {b.shape}.")
         arrays.append(b)
     dtype = _common_dtype(*arrays)
     return x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype)
@@ -81,14 +81,14 @@ def _explicit_padding(op: str, x_shape: Sequence[int], geom: ConvGeometry,
     if padding_mode != "zeros":
         for i, (n, (lo, hi)) in enumerate(zip(spatial, geom.padding)):
             if padding_mode == "reflect" and max(lo, hi) >= n:
-                _checks.fail(op, f"padding_mode='reflect' needs padding < input size in every "
+                checks.fail(op, f"padding_mode='reflect' needs padding < input size in every "
                                  f"dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
             if padding_mode == "circular" and max(lo, hi) > n:
-                _checks.fail(op, f"padding_mode='circular' needs padding <= input size in every "
+                checks.fail(op, f"padding_mode='circular' needs padding <= input size in every "
                                  f"dim, got padding ({lo}, {hi}) for size {n} in spatial dim {i}.")
         spatial = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, geom.padding))
         geom = geom.unpadded()
-    _checks.check_window_fits(spatial, geom.kernel_size, geom.padding, op,
+    checks.check_window_fits(spatial, geom.kernel_size, geom.padding, op,
                               dilation=geom.dilation, name="w (kernel)")
     return (x_shape[0], *spatial, x_shape[-1]), geom
 
@@ -154,7 +154,7 @@ def conv(
     x, w, _ = _arrays(op, x, w)
     geom = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
     x, w, b = _one_dtype(op, x, w, b, w.shape[-1])
-    _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
     fn = conv_impl_fn(impl, op)
     _, run = _explicit_padding(op, x.shape, geom, padding_mode)
     if padding_mode != "zeros":
@@ -198,14 +198,14 @@ def conv_impl(
     """
     op = "conv_impl"
     if backend is not None and not isinstance(backend, str):
-        _checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
+        checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
                          f"{backend!r}.", TypeError)
     # Zero sizes pass, as they do in conv: only the layouts are checked here.
     x_shape = shape_argument(op, "x_shape", x_shape, "(N, *spatial, C_in)", 2, min_value=0)
     w_shape = shape_argument(op, "w_shape", w_shape, "(*kernel_size, C_in // groups, C_out)", 2,
                              min_value=0)
     geom = conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups)
-    _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
     x_shape, run = _explicit_padding(op, x_shape, geom, padding_mode)
     return choose_impl(x_shape, w_shape, run, backend)
 
@@ -257,33 +257,33 @@ def conv_transpose(
     op = "conv_transpose"
     x, w, d = _arrays(op, x, w)
     if w.ndim != d + 2:
-        _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in, C_out // groups]) for "
+        checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in, C_out // groups]) for "
                          f"a rank-{x.ndim} x, got w.shape {w.shape}.")
     c_in = x.shape[-1]
     if w.shape[-2] != c_in:
-        _checks.fail(op, f"w.shape[-2] must equal C_in = {c_in}, got w.shape {w.shape}.")
-    if not _checks._is_int(groups) or groups < 1:
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.")
+        checks.fail(op, f"w.shape[-2] must equal C_in = {c_in}, got w.shape {w.shape}.")
+    if not checks.is_int(groups) or groups < 1:
+        checks.fail(op, f"groups must be a positive int, got {groups!r}.")
     c_out = w.shape[-1] * groups
     groups = check_groups(op, groups, c_in, c_out)
     fn = conv_impl_fn(impl, op)
     if isinstance(padding, str):
         if padding.upper() != "VALID":
-            _checks.fail(op, f"padding must be an int, {d} ints, {d} (lo, hi) pairs or 'VALID' "
+            checks.fail(op, f"padding must be an int, {d} ints, {d} (lo, hi) pairs or 'VALID' "
                              f"(PyTorch semantics), got {padding!r}.")
         padding = 0
     geom = window_geometry(op, x.shape[1:-1], w.shape[:d], stride, padding, dilation, groups,
                            check_fits=False)
     s, r = geom.stride, geom.dilation
-    op_pad = _checks.ntuple(output_padding, d, op, "output_padding", min_value=0)
+    op_pad = checks.ntuple(output_padding, d, op, "output_padding", min_value=0)
     for i, (o, ss, rr) in enumerate(zip(op_pad, s, r)):
         if o >= max(ss, rr):
-            _checks.fail(op, f"output_padding must be smaller than max(stride, dilation) in every "
+            checks.fail(op, f"output_padding must be smaller than max(stride, dilation) in every "
                              f"dim, got {output_padding!r} with stride {s} and dilation {r} "
                              f"(dim {i}).")
     out = geom.transposed_output_shape(x.shape[1:-1], op_pad)
     if any(v < 1 for v in out):
-        _checks.fail(op, f"padding {padding!r} crops the output to a non-positive size {out}.")
+        checks.fail(op, f"padding {padding!r} crops the output to a non-positive size {out}.")
     x, w, b = _one_dtype(op, x, w, b, c_out)
     # The matching forward conv maps C_out -> C_in channels with kernel [*k, C_out/G, C_in].
     w_fwd = jnp.swapaxes(w, -1, -2)

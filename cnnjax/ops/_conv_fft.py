@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import ConvGeometry, output_size
 
 # pocketfft is fastest on lengths whose only prime factors are these.
@@ -55,9 +55,9 @@ def direct_over_product(padded: Sequence[int], kernel_size: Sequence[int]) -> fl
     sends large ``r`` to the FFT (``StaticRule``).
     """
     lengths = [_fast_length(n) for n in padded]
-    freqs = _checks.prod(lengths[:-1]) * (lengths[-1] // 2 + 1)
-    out = _checks.prod(output_size(n, k, 1, 0, 0) for n, k in zip(padded, kernel_size))
-    return _checks.prod(kernel_size) * out / (_REAL_MACS_PER_COMPLEX_MAC * freqs)
+    freqs = checks.prod(lengths[:-1]) * (lengths[-1] // 2 + 1)
+    out = checks.prod(output_size(n, k, 1, 0, 0) for n, k in zip(padded, kernel_size))
+    return checks.prod(kernel_size) * out / (_REAL_MACS_PER_COMPLEX_MAC * freqs)
 
 
 def _dilate_kernel(w: jax.Array, dilation, d: int) -> jax.Array:
@@ -117,7 +117,7 @@ def conv_fft(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> 
     xf = jnp.fft.rfftn(xc, s=lengths, axes=axes)  # [N, C_in, *F]
     wf = jnp.conj(jnp.fft.rfftn(wc, s=lengths, axes=axes))  # [cig, C_out, *F]
     freqs = xf.shape[2:]
-    nf = _checks.prod(freqs)
+    nf = checks.prod(freqs)
     # (group, frequency) pairs as one batch axis; the moves are free when groups == 1.
     xg = jnp.moveaxis(xf.reshape(n, groups, cig, nf), 1, 2).reshape(n, cig, groups * nf)
     wg = jnp.moveaxis(wf.reshape(cig, groups, cog, nf), 1, 2).reshape(cig, cog, groups * nf)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 def output_size(n: int, k: int, s: int, lo: int, hi: int, dilation: int = 1,
@@ -73,10 +73,10 @@ def shape_argument(op: str, name: str, value: Any, layout: str, non_spatial: int
     """A shape given by the user: ints laid out as ``layout``, with 1 to 3 spatial dims
     besides ``non_spatial`` others (batch, channels)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        _checks.fail(op, f"{name} must be {layout}, got {value!r}.", TypeError)
+        checks.fail(op, f"{name} must be {layout}, got {value!r}.", TypeError)
     if not 1 <= len(value) - non_spatial <= 3:
-        _checks.fail(op, f"{name} must be {layout} with 1 to 3 spatial dims, got {value!r}.")
-    return _checks.ntuple(tuple(value), len(value), op, name, min_value=min_value)
+        checks.fail(op, f"{name} must be {layout} with 1 to 3 spatial dims, got {value!r}.")
+    return checks.ntuple(tuple(value), len(value), op, name, min_value=min_value)
 
 
 def window_geometry(op: str, spatial: Sequence[int], kernel_size: Any, stride: Any,
@@ -87,25 +87,25 @@ def window_geometry(op: str, spatial: Sequence[int], kernel_size: Any, stride: A
     With ``check_fits``, also raises unless the (dilated) window fits the padded input.
     """
     d = len(spatial)
-    k = _checks.ntuple(kernel_size, d, op, kernel_name)
-    s = _checks.ntuple(stride, d, op, "stride")
-    r = _checks.ntuple(dilation, d, op, "dilation")
-    pads = _checks.canonical_padding(padding, spatial, k, s, op, dilation=r)
+    k = checks.ntuple(kernel_size, d, op, kernel_name)
+    s = checks.ntuple(stride, d, op, "stride")
+    r = checks.ntuple(dilation, d, op, "dilation")
+    pads = checks.canonical_padding(padding, spatial, k, s, op, dilation=r)
     if check_fits:
-        _checks.check_window_fits(spatial, k, pads, op, dilation=r, name=kernel_name)
+        checks.check_window_fits(spatial, k, pads, op, dilation=r, name=kernel_name)
     return ConvGeometry(k, s, pads, r, groups)
 
 
 def check_groups(op: str, groups: Any, c_in: int, c_out: int) -> int:
     """Returns ``groups`` as an int after checking it is positive and divides both channels."""
-    if not _checks._is_int(groups):
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.", TypeError)
+    if not checks.is_int(groups):
+        checks.fail(op, f"groups must be a positive int, got {groups!r}.", TypeError)
     if groups < 1:
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.")
+        checks.fail(op, f"groups must be a positive int, got {groups!r}.")
     if c_in % groups:
-        _checks.fail(op, f"groups ({groups}) must divide the input channels C_in ({c_in}).")
+        checks.fail(op, f"groups ({groups}) must divide the input channels C_in ({c_in}).")
     if c_out % groups:
-        _checks.fail(op, f"groups ({groups}) must divide the output channels C_out ({c_out}).")
+        checks.fail(op, f"groups ({groups}) must divide the output channels C_out ({c_out}).")
     return int(groups)
 
 
@@ -120,16 +120,16 @@ def conv_geometry(op: str, x_shape: Sequence[int], w_shape: Sequence[int], strid
     d = len(x_shape) - 2
     w_shape = tuple(w_shape)
     if len(w_shape) != d + 2:
-        _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for a "
+        checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for a "
                          f"rank-{d + 2} x, got w.shape {w_shape}.")
     c_in, c_out = x_shape[-1], w_shape[-1]
     groups = check_groups(op, groups, c_in, c_out)
     if w_shape[-2] != c_in // groups:
-        _checks.fail(op, f"w.shape[-2] must equal C_in // groups = {c_in} // {groups} = "
+        checks.fail(op, f"w.shape[-2] must equal C_in // groups = {c_in} // {groups} = "
                          f"{c_in // groups}, got w.shape {w_shape}.")
     k = tuple(int(v) for v in w_shape[:d])
     if any(v < 1 for v in k):
-        _checks.fail(op, f"w must have a non-empty kernel, got w.shape {w_shape}.")
+        checks.fail(op, f"w must have a non-empty kernel, got w.shape {w_shape}.")
     return window_geometry(op, tuple(x_shape[1:-1]), k, stride, padding, dilation, groups,
                            check_fits=False)
 
@@ -168,11 +168,11 @@ def conv_output_shape(
     """
     op = "conv_output_shape"
     if isinstance(spatial_shape, (str, bytes)) or not isinstance(spatial_shape, Sequence):
-        _checks.fail(op, f"spatial_shape must be a sequence of ints, got {spatial_shape!r}.",
+        checks.fail(op, f"spatial_shape must be a sequence of ints, got {spatial_shape!r}.",
                      TypeError)
     d = len(spatial_shape)
     if d < 1:
-        _checks.fail(op, f"spatial_shape must have at least one dim, got {spatial_shape!r}.")
-    spatial = _checks.ntuple(tuple(spatial_shape), d, op, "spatial_shape", min_value=1)
+        checks.fail(op, f"spatial_shape must have at least one dim, got {spatial_shape!r}.")
+    spatial = checks.ntuple(tuple(spatial_shape), d, op, "spatial_shape", min_value=1)
     geom = window_geometry(op, spatial, kernel_size, stride, padding, dilation)
     return geom.output_shape(spatial, ceil_mode)

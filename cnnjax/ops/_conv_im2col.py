@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import ConvGeometry
 from cnnjax.ops._conv_xla import conv_xla
 from cnnjax.ops._im2col import patches, unpatches
@@ -27,7 +27,7 @@ def _dot(a, b, contract, batch, precision):
 def _matmul(cols: jax.Array, w: jax.Array, groups: int, precision) -> jax.Array:
     """``cols [M, K*C_in] x w [*k, C_in/G, C_out] -> [M, C_out]``: one (batched) matmul."""
     m = cols.shape[0]
-    k_total = _checks.prod(w.shape[:-2])
+    k_total = checks.prod(w.shape[:-2])
     cig, c_out = w.shape[-2], w.shape[-1]
     if groups == 1:
         return _dot(cols, w.reshape(k_total * cig, c_out), ((1,), (0,)), ((), ()), precision)
@@ -42,7 +42,7 @@ def _matmul(cols: jax.Array, w: jax.Array, groups: int, precision) -> jax.Array:
 def _matmul_grads(cols, g, w, groups: int, precision):
     """``(dcols, dw)`` of ``_matmul`` for the cotangent ``g [M, C_out]``: two more matmuls."""
     m, kc = cols.shape
-    k_total = _checks.prod(w.shape[:-2])
+    k_total = checks.prod(w.shape[:-2])
     cig, c_out = w.shape[-2], w.shape[-1]
     if groups == 1:
         w2 = w.reshape(kc, c_out)
@@ -91,7 +91,7 @@ _SHARD_SEARCH_FACTOR = 4
 
 def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     out = geom.output_shape(x_shape[1:-1])
-    per_example = _checks.prod(out) * _checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
+    per_example = checks.prod(out) * checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
     b = max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
     devices = jax.local_device_count()
     if devices == 1:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_fft import conv_fft
 from cnnjax.ops._conv_geometry import ConvGeometry
 from cnnjax.ops._conv_im2col import conv_im2col, conv_xla_im2col_grad
@@ -52,6 +52,6 @@ CONV_IMPLS: tuple[str, ...] = tuple(_REGISTRY)
 
 def conv_impl_fn(name: Any, op: str) -> ConvFn:
     """The function registered as ``name``; raises ``ValueError`` naming ``op`` otherwise."""
-    _checks.check_choice(name, CONV_IMPLS, op, "impl")
+    checks.check_choice(name, CONV_IMPLS, op, "impl")
     return _REGISTRY[name].fn
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import shape_argument, window_geometry
 
 
@@ -51,21 +51,21 @@ def conv_matrix(
     """
     op = "conv_matrix"
     w = jnp.asarray(w)
-    _checks.check_floating(w, op, "w")
+    checks.check_floating(w, op, "w")
     shape = shape_argument(op, "input_shape", input_shape, "(*spatial, C_in)", 1)
     d = len(shape) - 1
     if w.ndim != d + 2:
-        _checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for "
+        checks.fail(op, f"w must have rank {d + 2} ([*kernel_size, C_in // groups, C_out]) for "
                          f"input_shape {shape!r}, got shape {w.shape}.")
     spatial, c_in = shape[:-1], shape[-1]
     k = tuple(w.shape[:d])
     c_out = w.shape[-1]
-    if not _checks._is_int(groups) or groups < 1:
-        _checks.fail(op, f"groups must be a positive int, got {groups!r}.")
+    if not checks.is_int(groups) or groups < 1:
+        checks.fail(op, f"groups must be a positive int, got {groups!r}.")
     if c_in % groups or c_out % groups:
-        _checks.fail(op, f"groups ({groups}) must divide C_in ({c_in}) and C_out ({c_out}).")
+        checks.fail(op, f"groups ({groups}) must divide C_in ({c_in}) and C_out ({c_out}).")
     if w.shape[-2] != c_in // groups:
-        _checks.fail(op, f"w.shape[-2] must be C_in // groups = {c_in // groups}, got w.shape "
+        checks.fail(op, f"w.shape[-2] must be C_in // groups = {c_in // groups}, got w.shape "
                          f"{w.shape}.")
     geom = window_geometry(op, spatial, k, stride, padding, dilation, groups,
                            kernel_name="w (kernel)")
@@ -93,5 +93,5 @@ def conv_matrix(
     w_flat = w.reshape(-1, cig, c_out)  # [K, cig, c_out]
     w_g = w_flat.reshape(w_flat.shape[0], cig, groups, cog).transpose(0, 2, 1, 3)  # [K,g,ci,co]
     vals = w_g[k_flat]  # [P, g, ci, co]
-    m = jnp.zeros((_checks.prod(out) * c_out, _checks.prod(spatial) * c_in), w.dtype)
+    m = jnp.zeros((checks.prod(out) * c_out, checks.prod(spatial) * c_in), w.dtype)
     return m.at[rows.ravel(), cols.ravel()].add(vals.reshape(-1))

@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool import max_pool_impl
 from cnnjax.ops._pool_windows import PoolGeometry
 
@@ -126,10 +126,10 @@ def fractional_max_pool(
     """
     op = "fractional_max_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    d = _checks.spatial_rank(x, op)
-    window = _checks.ntuple(window_shape, d, op, "window_shape")
-    out = _checks.ntuple(output_shape, d, op, "output_shape")
+    checks.check_floating(x, op)
+    d = checks.spatial_rank(x, op)
+    window = checks.ntuple(window_shape, d, op, "window_shape")
+    out = checks.ntuple(output_shape, d, op, "output_shape")
     spatial = tuple(int(n) for n in x.shape[1:-1])
     for i, (n, k, o) in enumerate(zip(spatial, window, out)):
         if o + k - 1 > n:
@@ -144,7 +144,7 @@ def fractional_max_pool(
         if tuple(samples.shape) != (n_batch, c, d):
             fail(op, f"samples must have shape [N, C, d] = {(n_batch, c, d)}, got "
                      f"{tuple(samples.shape)}.")
-        _checks.check_floating(samples, op, "samples")
+        checks.check_floating(samples, op, "samples")
         try:
             concrete = np.asarray(samples, np.float64)
         except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):

@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
@@ -243,8 +243,8 @@ def _lse(x, r_arr, geom, r_static):
 
 def _float_input(op: str, x: Any) -> jax.Array:
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    _checks.spatial_rank(x, op)
+    checks.check_floating(x, op)
+    checks.spatial_rank(x, op)
     return x
 
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import ConvGeometry, shape_argument, window_geometry
 
 
@@ -47,7 +47,7 @@ def patches(x: jax.Array, geom: ConvGeometry) -> jax.Array:
 def unpatches(cols: jax.Array, spatial: Sequence[int], geom: ConvGeometry) -> jax.Array:
     """Adjoint of ``patches``: ``[N, *out, K*C] -> [N, *S, C]``, overlaps summed."""
     out = cols.shape[1:-1]
-    k_total = _checks.prod(geom.kernel_size)
+    k_total = checks.prod(geom.kernel_size)
     c = cols.shape[-1] // k_total
     zero = jnp.zeros((), cols.dtype)
     total = None
@@ -92,7 +92,7 @@ def im2col(
     """
     op = "im2col"
     x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
-    _checks.spatial_rank(x, op)
+    checks.spatial_rank(x, op)
     geom = window_geometry(op, x.shape[1:-1], kernel_size, stride, padding, dilation)
     return patches(x, geom)
 
@@ -128,9 +128,9 @@ def col2im(
     shape = shape_argument(op, "input_shape", input_shape, "(N, *spatial, C)", 2)
     geom = window_geometry(op, shape[1:-1], kernel_size, stride, padding, dilation)
     out = geom.output_shape(shape[1:-1])
-    expected = (shape[0], *out, _checks.prod(geom.kernel_size) * shape[-1])
+    expected = (shape[0], *out, checks.prod(geom.kernel_size) * shape[-1])
     if tuple(cols.shape) != expected:
-        _checks.fail(op, f"cols must have shape {expected} for input_shape {tuple(input_shape)} "
+        checks.fail(op, f"cols must have shape {expected} for input_shape {tuple(input_shape)} "
                          f"and these window arguments, got {tuple(cols.shape)}.")
     return unpatches(cols, shape[1:-1], geom)
 

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
@@ -193,7 +193,7 @@ def lp_pool(
 def _lp_pool(op: str, x: Any, window_shape: Any, strides: Any, padding: Any, *, p: Any,
              weights: Any, sigma: Any, ceil_mode: bool) -> jax.Array:
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding, ceil_mode=ceil_mode)
     p_np = _concrete(p)
     p_static = None  # a concrete p is compiled in (and picks the cheapest power)
@@ -213,7 +213,7 @@ def _lp_pool(op: str, x: Any, window_shape: Any, strides: Any, padding: Any, *, 
     if weights is None:
         return _lp_jit_static_w(x, p_arr, None, geom, p_static)
     if isinstance(weights, str):
-        _checks.check_choice(weights, ("gaussian",), op, "weights")
+        checks.check_choice(weights, ("gaussian",), op, "weights")
         w = gaussian_window(geom.window, sigma, op)
         return _lp_jit_static_w(x, p_arr, (w.shape, tuple(w.ravel().tolist())), geom, p_static)
     if tuple(jnp.shape(weights)) != geom.window:

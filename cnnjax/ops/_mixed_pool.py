@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool import avg_pool_impl, max_pool_impl
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
@@ -59,7 +59,7 @@ def _alpha(op: str, alpha: Any, x: jax.Array) -> jax.Array:
 def _geometry(op: str, x: Any, window_shape: Any, strides: Any, padding: Any
               ) -> tuple[jax.Array, PoolGeometry]:
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     return x, pool_geometry(op, x, window_shape, strides, padding)
 
 
@@ -149,7 +149,7 @@ def stochastic_mixed_pool(
         return _mixed(x, a, geom)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
-    _checks.check_key(key, op)
+    checks.check_key(key, op)
     return _stochastic_mixed(x, a, key, geom)
 
 

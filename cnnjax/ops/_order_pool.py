@@ -37,8 +37,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
@@ -93,7 +93,7 @@ def min_pool(
     """
     op = "min_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding, ceil_mode=ceil_mode)
     return _min_pool(x, geom)
 
@@ -230,8 +230,8 @@ def median_pool(
     """
     op = "median_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    _checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    checks.check_floating(x, op)
+    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
     geom = pool_geometry(op, x, window_shape, strides, padding)
     for i, (n, (lo, hi)) in enumerate(zip(geom.spatial, geom.pads)):
         if padding_mode == "reflect" and max(lo, hi) >= n:

@@ -38,8 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
     max_over_windows,
@@ -60,7 +60,7 @@ __all__ = [
 
 def _as_float_array(x: Any, op: str) -> jax.Array:
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     return x
 
 
@@ -234,12 +234,12 @@ def max_unpool(
     op = "max_unpool"
     y = jnp.asarray(y)
     indices = jnp.asarray(indices)
-    d = _checks.spatial_rank(y, op, name="y")
+    d = checks.spatial_rank(y, op, name="y")
     if indices.shape != y.shape:
         fail(op, f"indices must have the shape of y {tuple(y.shape)}, got {tuple(indices.shape)}.")
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         fail(op, f"indices must have an integer dtype, got {indices.dtype}.", TypeError)
-    out_spatial = _checks.ntuple(output_spatial_shape, d, op, "output_spatial_shape")
+    out_spatial = checks.ntuple(output_spatial_shape, d, op, "output_spatial_shape")
     if any(o < i for o, i in zip(out_spatial, y.shape[1:-1])):
         fail(op, f"output_spatial_shape must be >= y's spatial shape {tuple(y.shape[1:-1])} in "
                  f"every dim (it is the shape of the pooled input), got {out_spatial}.")

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._conv_geometry import ceil_extra_padding, output_size
 
 
@@ -69,13 +69,13 @@ def pool_geometry(
 
     ``strides=None`` means ``strides = window_shape`` (PyTorch and the seeds).
     """
-    d = _checks.spatial_rank(x, op)
-    window = _checks.ntuple(window_shape, d, op, "window_shape")
-    strides = window if strides is None else _checks.ntuple(strides, d, op, "strides")
-    dilation = _checks.ntuple(dilation, d, op, "dilation")
+    d = checks.spatial_rank(x, op)
+    window = checks.ntuple(window_shape, d, op, "window_shape")
+    strides = window if strides is None else checks.ntuple(strides, d, op, "strides")
+    dilation = checks.ntuple(dilation, d, op, "dilation")
     spatial = tuple(int(n) for n in x.shape[1:-1])
-    pads = _checks.canonical_padding(padding, spatial, window, strides, op, dilation=dilation)
-    _checks.check_window_fits(spatial, window, pads, op, dilation=dilation)
+    pads = checks.canonical_padding(padding, spatial, window, strides, op, dilation=dilation)
+    checks.check_window_fits(spatial, window, pads, op, dilation=dilation)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         fail(op, f"ceil_mode must be a bool, got {ceil_mode!r}.", TypeError)
     out = tuple(

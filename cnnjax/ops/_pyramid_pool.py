@@ -25,9 +25,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 from cnnjax.ops._adaptive_pool import _bins, adaptive_avg_pool
-from cnnjax.ops._checks import fail
+from cnnjax.ops.checks import fail
 
 __all__ = ["spatial_pyramid_pool"]
 
@@ -38,7 +38,7 @@ def pyramid_levels(levels: Any, op: str) -> tuple[int, ...]:
     """``levels`` as a non-empty tuple of positive ints."""
     if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence):
         fail(op, f"levels must be a sequence of positive ints, got {levels!r}.", TypeError)
-    if not levels or not all(_checks._is_int(v) for v in levels):
+    if not levels or not all(checks.is_int(v) for v in levels):
         fail(op, f"levels must be a non-empty sequence of positive ints, got {levels!r}.",
              TypeError if levels else ValueError)
     if any(v < 1 for v in levels):
@@ -96,10 +96,10 @@ def spatial_pyramid_pool(
     """
     op = "spatial_pyramid_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    d = _checks.spatial_rank(x, op)
+    checks.check_floating(x, op)
+    d = checks.spatial_rank(x, op)
     levels = pyramid_levels(levels, op)
-    _checks.check_choice(mode, MODES, op, "mode")
+    checks.check_choice(mode, MODES, op, "mode")
     spatial = tuple(int(n) for n in x.shape[1:-1])
     if max(levels) > min(spatial):
         fail(op, f"levels must not exceed the input's smallest spatial size {min(spatial)} "

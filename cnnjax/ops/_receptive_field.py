@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class ReceptiveField(NamedTuple):
@@ -48,19 +48,19 @@ def receptive_field(layers: Sequence[Sequence[int]]) -> list[ReceptiveField]:
     """
     op = "receptive_field"
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
-        _checks.fail(op, f"layers must be a sequence of (kernel_size, stride, padding, dilation) "
+        checks.fail(op, f"layers must be a sequence of (kernel_size, stride, padding, dilation) "
                          f"tuples, got {layers!r}.", TypeError)
     size, jump, start = 1, 1, 0.0
     out = []
     for i, layer in enumerate(layers):
         if (isinstance(layer, (str, bytes)) or not isinstance(layer, Sequence)
-                or len(layer) not in (3, 4) or not all(_checks._is_int(v) for v in layer)):
-            _checks.fail(op, f"layers[{i}] must be (kernel_size, stride, padding[, dilation]) "
+                or len(layer) not in (3, 4) or not all(checks.is_int(v) for v in layer)):
+            checks.fail(op, f"layers[{i}] must be (kernel_size, stride, padding[, dilation]) "
                              f"ints, got {layer!r}.", TypeError)
         k, s, p, *rest = (int(v) for v in layer)
         r = rest[0] if rest else 1
         if k < 1 or s < 1 or r < 1 or p < 0:
-            _checks.fail(op, f"layers[{i}] needs kernel_size, stride, dilation >= 1 and "
+            checks.fail(op, f"layers[{i}] needs kernel_size, stride, dilation >= 1 and "
                              f"padding >= 0, got {layer!r}.")
         k_eff = r * (k - 1) + 1
         start = start + ((k_eff - 1) / 2 - p) * jump

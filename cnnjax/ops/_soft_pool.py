@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool import avg_divisor
 from cnnjax.ops._pool_windows import (
     PoolGeometry,
@@ -203,7 +203,7 @@ def soft_pool(
     """
     op = "soft_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding)
     return _soft(x, geom)
 
@@ -245,8 +245,8 @@ def lip_pool(
     op = "lip_pool"
     x = jnp.asarray(x)
     logits = jnp.asarray(logits)
-    _checks.check_floating(x, op)
-    _checks.check_floating(logits, op, "logits")
+    checks.check_floating(x, op)
+    checks.check_floating(logits, op, "logits")
     if logits.shape != x.shape:
         fail(op, f"logits must have the shape of x {tuple(x.shape)}, got "
                  f"{tuple(logits.shape)}.")

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 
 __all__ = ["spectral_pool"]
 
@@ -182,10 +182,10 @@ def spectral_pool(
     """
     op = "spectral_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
-    d = _checks.spatial_rank(x, op, max_d=max(x.ndim - 2, 1))
+    checks.check_floating(x, op)
+    d = checks.spatial_rank(x, op, max_d=max(x.ndim - 2, 1))
     spatial = tuple(int(n) for n in x.shape[1:-1])
-    out = _checks.ntuple(output_shape, d, op, "output_shape")
+    out = checks.ntuple(output_shape, d, op, "output_shape")
     if any(m > n for m, n in zip(out, spatial)):
         fail(op, f"output_shape must not be larger than the input spatial shape {spatial}, "
                  f"got {out}.")
@@ -194,9 +194,9 @@ def spectral_pool(
         return _spectral(x, out, use_matrix)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
-    _checks.check_key(key, op)
+    checks.check_key(key, op)
     keep = (tuple((m + 1) // 2 for m in out) if min_keep is None
-            else _checks.ntuple(min_keep, d, op, "min_keep"))
+            else checks.ntuple(min_keep, d, op, "min_keep"))
     if any(k > m for k, m in zip(keep, out)):
         fail(op, f"min_keep must be <= output_shape {out} in every dim, got {min_keep!r}.")
     return _spectral_dropout(x, out, key, keep, use_matrix)

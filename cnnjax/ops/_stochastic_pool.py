@@ -24,8 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import PoolGeometry, over_windows, pad_spatial, pool_geometry
 
 __all__ = ["stochastic_pool"]
@@ -111,11 +111,11 @@ def stochastic_pool(
     """
     op = "stochastic_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding)
     if not train:
         return _inference(x, geom)
     if key is None:
         fail(op, "key must be given when train=True, got key=None.")
-    _checks.check_key(key, op)
+    checks.check_key(key, op)
     return _sample(x, key, geom)

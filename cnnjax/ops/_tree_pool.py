@@ -27,8 +27,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cnnjax.ops import _checks
-from cnnjax.ops._checks import fail
+from cnnjax.ops import checks
+from cnnjax.ops.checks import fail
 from cnnjax.ops._pool_windows import PoolGeometry, over_windows, pad_spatial, pool_geometry
 
 __all__ = ["tree_pool"]
@@ -104,13 +104,13 @@ def tree_pool(
     """
     op = "tree_pool"
     x = jnp.asarray(x)
-    _checks.check_floating(x, op)
+    checks.check_floating(x, op)
     geom = pool_geometry(op, x, window_shape, strides, padding)
     window = geom.window
     leaves = jnp.asarray(leaves)
     gates = jnp.asarray(gates)
-    _checks.check_floating(leaves, op, "leaves")
-    _checks.check_floating(gates, op, "gates")
+    checks.check_floating(leaves, op, "leaves")
+    checks.check_floating(gates, op, "gates")
     num_leaves = leaves.shape[0] if leaves.ndim else 0
     if leaves.ndim != len(window) + 1 or tuple(leaves.shape[1:]) != window or num_leaves < 1:
         dims = ", ".join(map(str, window))
@@ -124,7 +124,7 @@ def tree_pool(
     if tuple(gates.shape) != want:
         fail(op, f"gates must have shape {want} (2^(D-1) - 1 gating filters for a tree of depth "
                  f"{depth} with {num_leaves} leaves), got {tuple(gates.shape)}.")
-    k = _checks.prod(window)
+    k = checks.prod(window)
     filters = jnp.concatenate([gates.astype(x.dtype).reshape(num_leaves - 1, k),
                                leaves.astype(x.dtype).reshape(num_leaves, k)])
     return _tree(x, filters, geom)

@@ -13,9 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cnnjax.data._pipeline import batch_indices, normalization_stats, normalize, \
-    random_crop_flip, take
-from cnnjax.data._sources import Dataset, _as_dataset
+from cnnjax.data import (Dataset, as_dataset, batch_indices, normalization_stats, normalize,
+                         random_crop_flip, take)
 from cnnjax.train import _parallel, _validate
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._fingerprint import difference, run_fingerprint, stable_repr
@@ -285,8 +284,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       ...              batch_size=32, learning_rate=1e-3, seed=0)  # doctest: +SKIP
       >>> result.history[-1]["test_accuracy"]  # doctest: +SKIP
     """
-    train = _as_dataset(train_data, "train_data")
-    test = None if test_data is None else _as_dataset(test_data, "test_data")
+    train = as_dataset(train_data, "train_data")
+    test = None if test_data is None else as_dataset(test_data, "test_data")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
     if not learning_rate > 0 and not callable(schedule):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnjax.ops._checks import fail
+from cnnjax.ops.checks import fail
 
 # ITU-R BT.601 luma weights, the usual RGB -> grey conversion (also PIL's "L" mode).
 _LUMA = np.array([0.299, 0.587, 0.114])

@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from cnnjax.ops._checks import fail
+from cnnjax.ops.checks import fail
 from cnnjax.viz._common import check_png_path, new_figure, normalise_for_display, save
 
 

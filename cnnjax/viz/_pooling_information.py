@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops._checks import check_choice, fail
+from cnnjax.ops.checks import check_choice, fail
 from cnnjax.viz._common import check_png_path, new_figure, sample_photos, save
 
 METHODS = ("spectral", "max", "avg", "lp")

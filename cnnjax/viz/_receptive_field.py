@@ -9,7 +9,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.ops._checks import fail
+from cnnjax.ops.checks import fail
 from cnnjax.viz._common import check_png_path, new_figure, save
 from cnnjax.models import introspect
 

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
+from cnnjax.cli.args import positive_int
+
 _DEFAULT_OUT = "figures"
 
 
@@ -58,23 +60,13 @@ def _layers(text: str) -> list[tuple[int, ...]]:
     return layers
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="lenet5", help="model name (default: %(default)s)")
     p.add_argument("--pool", default="max", help="pool spec (default: %(default)s)")
     p.add_argument("--dataset", default="digits", help="dataset (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=2,
+    p.add_argument("--epochs", type=positive_int, default=2,
                    help="training epochs when no finished run is found (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=64,
+    p.add_argument("--batch-size", type=positive_int, default=64,
                    help="training batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3,
                    help="learning rate (default: %(default)s)")
@@ -82,7 +74,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default=None, metavar="DIR",
                    help="checkpoint directory of a `cnnjax train` run (same --model, --pool, "
                         "--dataset, --epochs); trained there if not finished yet")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="train and test on the first N examples only (quick looks)")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="dataset directory")
 
@@ -105,7 +97,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     p.add_argument("--index", type=int, default=0,
                    help="which test image to show (default: %(default)s)")
-    p.add_argument("--channels", type=_positive_int, default=8,
+    p.add_argument("--channels", type=positive_int, default=8,
                    help="maps per stage (default: %(default)s)")
     p.add_argument("--out", default=f"{_DEFAULT_OUT}/feature_maps.png", metavar="PNG",
                    help="output file (default: %(default)s)")

@@ -25,7 +25,7 @@ from cnnjax.nnx.models._classic import VGG
 from cnnjax.nnx.models._layers import ConvBN, Flatten, LogSoftmax, ReLU
 from cnnjax.nnx.models._lenet import LeNet5, MnistNet
 from cnnjax.nnx.models._resnet import BasicBlock, ResNet, ResNet20
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 _REGISTRY: dict[str, Callable[..., nnx.Module]] = {
     "lenet5": LeNet5,
@@ -56,7 +56,7 @@ def get(name: str, *, rngs: nnx.Rngs, **kwargs: Any) -> nnx.Module:
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in _REGISTRY:
-        _checks.fail("nnx.models.get", f"unknown model {name!r}; valid names are "
+        checks.fail("nnx.models.get", f"unknown model {name!r}; valid names are "
                                        f"{', '.join(repr(n) for n in NAMES)}.")
     return _REGISTRY[key](rngs=rngs, **kwargs)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from cnnjax.models._arch import POOL_2x2, VGG_CONFIGS, VGG_DROPOUT, VGG_HIDDEN
+from cnnjax.models.arch import POOL_2x2, VGG_CONFIGS, VGG_DROPOUT, VGG_HIDDEN
 from cnnjax.nnx._base import Module
 from cnnjax.nnx._conv import Conv
 from cnnjax.nnx._make_pool import PoolSpec, make_pool
 from cnnjax.nnx.models._layers import (ConvBN, Flatten, ReLU, check_model_input, dense,
                                        flat_size, model_input_shape, shape_after)
-from cnnjax.ops._checks import fail
+from cnnjax.ops.checks import fail
 
 
 class VGG(Module):

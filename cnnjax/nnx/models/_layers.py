@@ -16,11 +16,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from cnnjax.models._layers import check_input
+from cnnjax.models.arch import check_input
 from cnnjax.nnx._base import Module, Shape
 from cnnjax.nnx._batch_norm import BatchNorm
 from cnnjax.nnx._conv import Conv
-from cnnjax.ops import _checks
+from cnnjax.ops import checks
 
 
 class ReLU(Module):
@@ -96,7 +96,7 @@ def model_input_shape(input_shape: Any, op: str) -> tuple[int, int, int]:
             or len(input_shape) != 3
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                        for v in input_shape)):
-        _checks.fail(op, f"input_shape must be (H, W, C), three ints >= 1, got {input_shape!r}.")
+        checks.fail(op, f"input_shape must be (H, W, C), three ints >= 1, got {input_shape!r}.")
     return tuple(input_shape)
 
 
@@ -109,6 +109,6 @@ def check_model_input(x: Any, input_shape: tuple[int, ...], op: str, *,
     else:
         ok, wanted = x.shape[1:] == input_shape, f"[N, {', '.join(map(str, input_shape))}]"
     if not ok:
-        _checks.fail(op, f"x must be {wanted} (the model was built for input_shape="
+        checks.fail(op, f"x must be {wanted} (the model was built for input_shape="
                          f"{input_shape}), got shape {x.shape}.")
     return x

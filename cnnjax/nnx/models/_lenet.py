@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from cnnjax.models._arch import (LENET5_CONVS, LENET5_HIDDEN, MNISTNET_CONVS, MNISTNET_DROPOUT,
+from cnnjax.models.arch import (LENET5_CONVS, LENET5_HIDDEN, MNISTNET_CONVS, MNISTNET_DROPOUT,
                                  MNISTNET_HIDDEN, POOL_2x2)
 from cnnjax.nnx._base import Module
 from cnnjax.nnx._conv import Conv

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 import jax
 from flax import nnx
 
-from cnnjax.models._arch import (RESNET20_STAGES, RESNET20_WIDTHS, RESNET_POOL,
+from cnnjax.models.arch import (RESNET20_STAGES, RESNET20_WIDTHS, RESNET_POOL,
                                  RESNET_STEM_POOL, RESNET_STEMS)
-from cnnjax.models._layers import resolve_stem
+from cnnjax.models.arch import resolve_stem
 from cnnjax.nnx._adaptive_pool import GlobalAvgPool
 from cnnjax.nnx._base import Module
 from cnnjax.nnx._make_pool import PoolSpec, make_pool

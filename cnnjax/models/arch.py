@@ -2,9 +2,15 @@
 
 The ``flax.linen`` models here and the ``flax.nnx`` models of :mod:`cnnjax.nnx.models` read
 their layer widths, kernel sizes, stage layouts and pooling sites from this module, so the two
-front ends build the same networks. Nothing here imports Flax.
+front ends build the same networks, and check their input the same way. Nothing here
+imports Flax.
 """
 from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from cnnjax.ops import checks
 
 #: A pooling site ``(window_shape, strides)``: the classic non-overlapping 2/2 pool.
 POOL_2x2 = (2, 2)
@@ -42,3 +48,24 @@ RESNET_STEM_POOL = (3, 2, 1)
 #: The default pool of the ResNets: their pooling sites are downsampling shortcuts, where the
 #: ResNet-D shortcut (He et al. 2019) averages.
 RESNET_POOL = "avg"
+
+
+#: Inputs whose smaller spatial side is below this get the CIFAR-style stem (no aggressive
+#: early downsampling) in AlexNet, ResNet-18 and GoogLeNet.
+SMALL_INPUT = 64
+
+
+def resolve_stem(stem: str | None, x: jax.Array, op: str) -> str:
+    """``'cifar'`` or ``'imagenet'``; ``None`` picks by input size (``SMALL_INPUT``)."""
+    if stem is None:
+        return "cifar" if min(x.shape[1:-1]) < SMALL_INPUT else "imagenet"
+    return checks.check_choice(stem, ("cifar", "imagenet"), op, "stem")
+
+
+def check_input(x: jax.Array, op: str) -> jax.Array:
+    """A model's input: a floating ``[N, H, W, C]`` batch of images, or the one-sentence error."""
+    x = jnp.asarray(x)
+    if x.ndim != 4:
+        checks.fail(op, f"x must be a batch of images [N, H, W, C], got shape {x.shape}.")
+    checks.check_floating(x, op)
+    return x

@@ -1,11 +1,12 @@
-"""Argument canonicalisation and validation shared by every op.
+"""Argument canonicalisation and validation shared by every op (and by modules and layers).
 
-One place turns user hyperparameters (``int`` or sequences, padding strings, pairs) into
+A public module: code that adds an op or a layer uses it to get the same argument rules and
+the same one-sentence errors. One place turns user hyperparameters (``int`` or sequences, padding strings, pairs) into
 canonical tuples and raises ``ValueError``/``TypeError`` with one sentence naming the op,
 the argument, the rule and the value received (never ``assert``: it is stripped by
 ``python -O``).
 
-Conventions (see ``shared/API.md``): inputs are channels-last ``[N, *spatial, C]`` with
+Conventions (``docs/api.md``): inputs are channels-last ``[N, *spatial, C]`` with
 ``d = x.ndim - 2`` spatial dims, ``1 <= d <= 3``.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ def fail(op: str, message: str, exc: type[Exception] = ValueError) -> None:
     raise exc(f"{op}: {message}")
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
 
@@ -52,13 +53,13 @@ def ntuple(value: Any, d: int, op: str, name: str, *, min_value: int = 1) -> tup
 
     Each entry must be ``>= min_value``.
     """
-    if _is_int(value):
+    if is_int(value):
         out = (int(value),) * d
     elif isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != d:
             fail(op, f"{name} must be an int or a sequence of {d} ints (one per spatial dim), "
                      f"got {value!r} of length {len(value)}.")
-        if not all(_is_int(v) for v in value):
+        if not all(is_int(v) for v in value):
             fail(op, f"{name} must contain ints, got {value!r}.", TypeError)
         out = tuple(int(v) for v in value)
     else:
@@ -109,17 +110,17 @@ def canonical_padding(
             )
         fail(op, f"padding must be 'VALID', 'SAME', an int, {d} ints or {d} (lo, hi) pairs, "
                  f"got {padding!r}.")
-    if _is_int(padding):
+    if is_int(padding):
         pairs = ((int(padding), int(padding)),) * d
     elif isinstance(padding, Sequence):
         if len(padding) != d:
             fail(op, f"padding must have one entry per spatial dim ({d}), got {padding!r}.")
         pairs = []
         for p in padding:
-            if _is_int(p):
+            if is_int(p):
                 pairs.append((int(p), int(p)))
             elif (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-                  and all(_is_int(v) for v in p)):
+                  and all(is_int(v) for v in p)):
                 pairs.append((int(p[0]), int(p[1])))
             else:
                 fail(op, f"padding entries must be ints or (lo, hi) pairs of ints, got {padding!r}.",

@@ -1,4 +1,5 @@
-"""Argument types, the one-line usage error, and the checks every subcommand makes."""
+"""Argument types, the one-line usage error and the checks of every `cnnjax` subcommand (also
+``bench`` and ``viz``, whose parsers use these types)."""
 from __future__ import annotations
 
 import argparse
