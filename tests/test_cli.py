@@ -189,7 +189,7 @@ def test_summary_prints_the_models_table(capsys):
     assert code == 0
     expected = models.summary(models.get("lenet5", num_classes=10, pool="max"), (28, 28, 1))
     assert out.strip() == expected.strip()
-    assert "1,256,080" in out or "1256080" in out  # the seeds' LeNet5 parameter count
+    assert "1,256,080" in out or "1256080" in out  # the lectures' LeNet5 parameter count
 
 
 def test_train_one_epoch_on_digits(capsys, tmp_path):

@@ -148,7 +148,7 @@ def global_avg_pool(x: jax.typing.ArrayLike) -> jax.Array:
 
 
 def global_max_pool(x: jax.typing.ArrayLike) -> jax.Array:
-    """Global max pooling: the max over all spatial dims (the seeds' "global pooling").
+    """Global max pooling: the max over all spatial dims (the lectures' "global pooling").
 
     Args:
       x: ``[N, *spatial, C]`` with 1 to 3 spatial dims.

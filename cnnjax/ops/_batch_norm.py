@@ -1,7 +1,7 @@
 """Batch normalization as a pure function with explicit running statistics.
 
 Ioffe & Szegedy 2015, "Batch Normalization: Accelerating Deep Network Training by Reducing
-Internal Covariate Shift", and the seeds' slides (001, "Batch Normalization"):
+Internal Covariate Shift", and the lectures' slides ("Batch Normalization"):
 
     μ_B = 1/m Σ_i x_i,   σ²_B = 1/m Σ_i (x_i − μ_B)²,   y = γ · (x − μ_B) / sqrt(σ²_B + ε) + β
 
@@ -204,7 +204,7 @@ def fold_batch_norm(
     """Folds an eval-mode batch norm into the preceding conv or dense layer.
 
     At test time BN is the per-output-channel affine map ``y = s · (z − μ) + β`` with
-    ``s = γ / sqrt(var + ε)`` (seed 001: "zero overhead at test-time: can be fused with conv").
+    ``s = γ / sqrt(var + ε)`` (lectures: "zero overhead at test-time: can be fused with conv").
     Since ``z = conv(x, w) + b`` is linear in ``w`` per output channel::
 
         w' = w · s          (scaling the last, output-channel axis)

@@ -157,7 +157,7 @@ def lp_pool(
     """Lp pooling ``y = (Σ_j w_j·|x_j|^p)^(1/p)`` over each window.
 
     Sermanet et al. 2012 (Gaussian-weighted Lp pooling), Gulcehre et al. 2014 (learned p);
-    the seeds' "L_p pooling". Zero padding (padded positions add nothing). Output size: as
+    the lectures' "L_p pooling". Zero padding (padded positions add nothing). Output size: as
     :func:`cnnjax.avg_pool`.
 
     With ``weights=None`` it equals ``torch.nn.functional.lp_pool{1,2,3}d`` on ``x >= 0``
@@ -237,7 +237,7 @@ def l2_pool(
     *,
     sigma: Any = None,
 ) -> jax.Array:
-    """The seeds' "L2 norm pooling": ``y = sqrt(Σ_j w_j·x_j²)`` with a Gaussian window ``w``.
+    """The lectures' "L2 norm pooling": ``y = sqrt(Σ_j w_j·x_j²)`` with a Gaussian window ``w``.
 
     Exactly ``lp_pool(x, ..., p=2, weights='gaussian', sigma=sigma)`` (Sermanet et al. 2012):
     ``w`` is a Gaussian of std ``sigma`` (default ``window/4`` per dim) centred on the

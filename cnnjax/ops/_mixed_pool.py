@@ -2,7 +2,7 @@
 
 * ``mixed_pool``: ``y = α·max + (1−α)·avg`` with a fixed or learned ``α`` (Lee, Gallagher &
   Tu 2016, "Generalizing pooling functions in convolutional neural networks: mixed, gated,
-  and tree", the "mixed max-average pooling"; the seeds' "Mixed pooling").
+  and tree", the "mixed max-average pooling"; the lectures' "Mixed pooling").
 * ``stochastic_mixed_pool``: Yu, Wang, Chen & Wei 2014, "Mixed pooling for convolutional
   neural networks": in training each (example, channel) uses max pooling with probability
   ``α`` and average pooling otherwise; at inference the expectation ``mixed_pool``.
@@ -78,7 +78,7 @@ def mixed_pool(
 ) -> jax.Array:
     """Mixed max-average pooling ``y = α·max_pool(x) + (1−α)·avg_pool(x)`` (Lee et al. 2016).
 
-    The seeds' "Mixed pooling" formula. ``alpha`` may be traced (learned, per layer or per
+    The lectures' "Mixed pooling" formula. ``alpha`` may be traced (learned, per layer or per
     channel); ``∂y/∂α = max − avg``. Output size: as :func:`cnnjax.avg_pool`.
 
     Args:

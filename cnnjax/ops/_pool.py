@@ -7,7 +7,7 @@ Also the window machinery the other pooling families build on (``_mixed_pool``,
 position. A reduction over these slices is a pooling; unlike a custom ``reduce_window``
 it is reverse-differentiable for every reducer and for dilated windows.
 
-Output size per spatial dim (PyTorch ``pooling_output_shape``, also the seeds' formula)::
+Output size per spatial dim (PyTorch ``pooling_output_shape``, also the lectures' formula)::
 
     out = floor((n + lo + hi - dilation·(k - 1) - 1) / stride) + 1
 

@@ -1,5 +1,5 @@
 """Spectral pooling (Rippel, Snoek & Adams 2015, "Spectral representations for convolutional
-neural networks"; the seeds' "Spectral pooling": ``y = F(x)``, crop, ``F⁻¹``).
+neural networks"; the lectures' "Spectral pooling": ``y = F(x)``, crop, ``F⁻¹``).
 
 Per spatial dim of size ``n`` pooled to ``m <= n``, the DFT bins with signed frequency
 ``|f| < m/2`` are kept. For even ``m < n`` the output has a Nyquist bin ``m/2`` that stands

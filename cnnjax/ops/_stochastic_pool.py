@@ -1,5 +1,5 @@
 """Stochastic pooling (Zeiler & Fergus 2013, "Stochastic pooling for regularization of deep
-convolutional neural networks"; the seeds' "Stochastic pooling").
+convolutional neural networks"; the lectures' "Stochastic pooling").
 
 On ``a = relu(x)``, each window defines a multinomial ``p_j = a_j / Σ_k a_k``.
 

@@ -41,7 +41,7 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> tuple[jax.Array, jax.
     """Summed softmax cross-entropy, correct count and example count, ignoring label ``-1``.
 
     ``-log softmax(logits)[label]``; since ``log_softmax`` is idempotent, models that
-    already return log-probabilities (the seeds' MNIST net) get the same (NLL) loss.
+    already return log-probabilities (the lectures' MNIST net) get the same (NLL) loss.
 
     Args:
       logits: ``[N, K]`` logits or log-probabilities.

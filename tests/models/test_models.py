@@ -126,8 +126,8 @@ def test_pool_factory_is_accepted():
 
 
 @pytest.mark.parametrize("name, shape, n_params", [
-    ("lenet5", (28, 28, 1), 1_256_080),   # the seeds' LeNet-5 table
-    ("mnistnet", (28, 28, 1), 1_199_882),  # the seeds' PyTorch MNIST example
+    ("lenet5", (28, 28, 1), 1_256_080),   # the lectures' LeNet-5 table
+    ("mnistnet", (28, 28, 1), 1_199_882),  # the lectures' PyTorch MNIST example
 ])
 def test_parameter_counts(name, shape, n_params):
     model = models.get(name, num_classes=10)
@@ -137,7 +137,7 @@ def test_parameter_counts(name, shape, n_params):
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_cifar_and_native_sizes(name):
-    """Shape-level check (no compilation) at 32×32×3 and the seeds' native sizes."""
+    """Shape-level check (no compilation) at 32×32×3 and the lectures' native sizes."""
     sizes = [(32, 32, 3)]
     if name in ("lenet5", "mnistnet"):
         sizes.append((28, 28, 1))

@@ -135,7 +135,7 @@ def test_bad_input(call, match):
 
 def test_reference_is_separable_crop():
     # Sanity of the reference itself on a hand example: cos with one cycle over 8 samples
-    # pooled to 4 samples is the same cosine (the seeds' crop of F(x)).
+    # pooled to 4 samples is the same cosine (the lectures' crop of F(x)).
     t = np.arange(8) / 8
     y = ref.spectral(np.cos(2 * np.pi * t)[None, :, None], (4,))
     np.testing.assert_allclose(y[0, :, 0], [1, 0, -1, 0], atol=1e-12)

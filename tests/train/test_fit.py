@@ -42,7 +42,7 @@ def test_cross_entropy_matches_definition(rng):
     np.testing.assert_allclose(loss, -logp[keep, labels[keep]].sum(), rtol=1e-5)
     assert float(correct) == np.sum(logits.argmax(1)[keep] == labels[keep]) and float(count) == 5
     assert loss.dtype == jnp.float32
-    # Log-softmax outputs (the seeds' MNIST net) give the same loss.
+    # Log-softmax outputs (the lectures' MNIST net) give the same loss.
     np.testing.assert_allclose(cross_entropy(logp, labels)[0], loss, rtol=1e-5)
 
 

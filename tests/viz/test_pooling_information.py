@@ -22,7 +22,7 @@ def info(photos):
 
 
 def test_spectral_keeps_more_than_max_at_every_ratio(info):
-    # The paper's claim (and the seeds': "preserves considerably more information").
+    # The paper's claim (and the lectures': "preserves considerably more information").
     for i, ratio in enumerate(info["ratios"]):
         assert info["errors"]["spectral"][i] < info["errors"]["max"][i], ratio
         # ... and more than the other spatial pools too.
