@@ -170,7 +170,10 @@ METHODS: tuple[Method, ...] = (
            (Option("r", "r", float, _POSITIVE), _learn("learn_r"), _PER_CHANNEL),
            learned="learn_r", describe=(("r", "learn_r"),)),
     Method("min", "MinPool", "min_pool", "max/average", "min pooling"),
-    Method("median", "MedianPool", "median_pool", "order statistic", "median pooling"),
+    Method("median", "MedianPool", "median_pool", "order statistic",
+           "median pooling; padding by edge replication, which (unlike reflection) exists at "
+           "every site, including 3×3 'SAME' pooling of a 1×1 map",
+           defaults={"padding_mode": "replicate"}),
     Method("fractional", "FractionalMaxPool", "fractional_max_pool", "stochastic",
            "pseudo-random overlapping fractional max pooling (Graham 2014)", site="site",
            geometry="adaptive", stochastic=True),
