@@ -37,3 +37,11 @@ from cnnjax.nnx._spectral_pool import SpectralPool
 from cnnjax.nnx._stochastic_pool import StochasticPool
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))
+
+
+def __getattr__(name):
+    # The model zoo is imported on first use (``cnnjax.nnx.models``), like cnnjax's subpackages.
+    if name == "models":
+        import importlib
+        return importlib.import_module("cnnjax.nnx.models")
+    raise AttributeError(f"module 'cnnjax.nnx' has no attribute {name!r}")
