@@ -31,7 +31,7 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def checksum(array: Any) -> str:
-    """``dtype[shape] crc32=XXXXXXXX`` of a concrete array (CRC-32 of its C-order bytes)."""
+    """``dtype[shape] crc32=<8 hex digits>`` of a concrete array (CRC-32 of its C-order bytes)."""
     a = np.ascontiguousarray(np.asarray(array))
     crc = zlib.crc32(a.view(np.uint8).reshape(-1)) if a.size else 0
     return f"{a.dtype}[{','.join(map(str, a.shape))}] crc32={crc:08x}"
