@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 PATH = Path(__file__).with_name("api.md")
+# Document this checkout's package, whatever copy of cnnjax is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: (module, heading, what the section is) in the order of the reference.
 SECTIONS = (
