@@ -30,8 +30,6 @@ from cnnjax.ablation.plots import plot_ablation
 from cnnjax.ablation.report import REPORT_FILE, describe_hyperparameters, format_table, write_report
 from cnnjax.ablation.results import (RESULTS_FILE, append_record, hyperparameter_hash,
                                      load_results, results_path, run_id, run_key)
-from cnnjax.ablation.runner import (DEFAULTS, RUNS_DIR, default_cache_dir,
-                                    enable_compilation_cache, run_ablation)
 from cnnjax.ablation.summary import GroupSummary, PoolSummary, summarize
 from cnnjax.layers.pool_specs import POOL_SPECS
 
@@ -42,3 +40,15 @@ __all__ = [
     "plot_ablation", "results_path", "run_ablation", "run_id", "run_key", "summarize",
     "write_report",
 ]
+
+# The runner (training) is imported on first use: reading results, summaries, reports and plots
+# (``cnnjax viz ablation``) never loads it.
+_RUNNER = ("DEFAULTS", "RUNS_DIR", "default_cache_dir", "enable_compilation_cache",
+           "run_ablation")
+
+
+def __getattr__(name):
+    if name in _RUNNER:
+        from cnnjax.ablation import runner
+        return getattr(runner, name)
+    raise AttributeError(f"module 'cnnjax.ablation' has no attribute {name!r}")
