@@ -42,10 +42,11 @@ def positive_init(value: float, minimum: float = 0.0, *, op: str, name: str,
 
     ``op``, ``name`` and ``flag`` (the module, the field and its learn flag) word the error.
     """
-    if not (value > minimum and math.isfinite(value)):
+    if isinstance(value, bool) or not (value > minimum and math.isfinite(value)):
         formula = f"{minimum:g} + softplus(raw)" if minimum else "softplus(raw)"
-        checks.fail(op, f"{name} must be > {minimum:g} when {flag}=True ({name} = {formula}), "
-                         f"got {value!r}.")
+        bound = f"> {minimum:g}" if minimum else "a positive finite number"
+        checks.fail(op, f"{name} must be {bound} when {flag}=True ({name} = {formula}), "
+                        f"got {value!r}.")
     y = value - minimum
     # softplus(z) = log(1 + e^z) = y  <=>  z = log(e^y - 1) = y + log(1 - e^-y) (no overflow).
     return y + math.log(-math.expm1(-y))
@@ -113,6 +114,12 @@ LP_P = Constrained("p_raw", "p", "learn_p", minimum=1.0)
 #: Learned mixing proportion ``alpha = sigmoid(alpha_logit)`` of mixed pooling, per layer or
 #: per channel.
 MIXED_ALPHA = Constrained("alpha_logit", "alpha", "learn_alpha", minimum=None)
+
+#: Learned generalized-mean exponent ``p = softplus(p_raw) > 0`` (GeM pooling).
+GEM_P = Constrained("p_raw", "p", "learn_p", minimum=0.0)
+
+#: Learned log-sum-exp sharpness ``r = softplus(r_raw) > 0`` (LSE pooling).
+LSE_R = Constrained("r_raw", "r", "learn_r", minimum=0.0)
 
 
 def per_channel_shape(shape: Sequence[int], per_channel: bool, channels: int | None,

@@ -9,7 +9,6 @@ With ``learn_p``/``learn_r`` the exponent is a parameter kept positive by a soft
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,34 +18,24 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers import params
 from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
 
 
-def _inverse_softplus(y: float) -> float:
-    # softplus(z) = log(1 + e^z) = y  <=>  z = log(e^y − 1) = y + log(1 − e^−y).
-    return y + math.log(-math.expm1(-y))
-
-
-def _exponent(module: nn.Module, op: str, name: str, value: float, learn: bool,
-              per_channel: bool, x: jax.Array) -> Any:
-    """The fixed value, or ``softplus`` of a learned ``'{name}_raw'`` parameter in x's dtype."""
+def _exponent(module: nn.Module, op: str, bound: params.Constrained, value: float,
+              learn: bool, per_channel: bool, x: jax.Array) -> Any:
+    """The fixed value, or the learned one (``bound``'s parameterisation) in x's dtype."""
     if not learn:
         if per_channel:
-            checks.fail(op, f"per_channel=True needs learn_{name}=True, got learn_{name}=False.")
+            checks.fail(op, f"per_channel=True needs {bound.flag}=True, got "
+                            f"{bound.flag}=False.")
         return value
-    try:
-        start = float(value)
-    except (TypeError, ValueError):
-        start = math.nan
-    if isinstance(value, bool) or not 0 < start < math.inf:
-        checks.fail(op, f"{name} must be a positive finite number when learn_{name}=True "
-                         f"({name} = softplus(raw)), got {value!r}.")
     shape = (x.shape[-1],) if per_channel else ()
-    raw = module.param(f"{name}_raw", nn.initializers.constant(_inverse_softplus(start)),
-                       shape, jnp.float32)
-    return jax.nn.softplus(raw).astype(x.dtype)
+    raw = module.param(bound.raw, nn.initializers.constant(bound.init(value, op)), shape,
+                       jnp.float32)
+    return bound.value(raw, x.dtype)
 
 
 class GeMPool(nn.Module):
@@ -78,7 +67,7 @@ class GeMPool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train  # deterministic; a learned p is used as it is
         x = jnp.asarray(x)
-        p = _exponent(self, "GeMPool", "p", self.p, self.learn_p, self.per_channel, x)
+        p = _exponent(self, "GeMPool", params.GEM_P, self.p, self.learn_p, self.per_channel, x)
         return cnnjax.gem_pool(x, self.window_shape, self.strides, self.padding, p=p,
                                eps=self.eps)
 
@@ -102,7 +91,7 @@ class GlobalGeMPool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train
         x = jnp.asarray(x)
-        p = _exponent(self, "GlobalGeMPool", "p", self.p, self.learn_p, self.per_channel, x)
+        p = _exponent(self, "GlobalGeMPool", params.GEM_P, self.p, self.learn_p, self.per_channel, x)
         return cnnjax.global_gem_pool(x, p=p, eps=self.eps)
 
 
@@ -134,7 +123,7 @@ class LsePool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train
         x = jnp.asarray(x)
-        r = _exponent(self, "LsePool", "r", self.r, self.learn_r, self.per_channel, x)
+        r = _exponent(self, "LsePool", params.LSE_R, self.r, self.learn_r, self.per_channel, x)
         return cnnjax.lse_pool(x, self.window_shape, self.strides, self.padding, r=r)
 
 
@@ -156,5 +145,5 @@ class GlobalLsePool(nn.Module):
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         del train
         x = jnp.asarray(x)
-        r = _exponent(self, "GlobalLsePool", "r", self.r, self.learn_r, self.per_channel, x)
+        r = _exponent(self, "GlobalLsePool", params.LSE_R, self.r, self.learn_r, self.per_channel, x)
         return cnnjax.global_lse_pool(x, r=r)
