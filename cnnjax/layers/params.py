@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from cnnjax.ops import checks
 from cnnjax.ops import conv_output_shape
 
-__all__ = ["LP_P", "MIXED_ALPHA", "Constrained", "per_channel_shape", "positive",
+__all__ = ["GEM_P", "LP_P", "LSE_R", "MIXED_ALPHA", "Constrained", "per_channel_shape", "positive",
            "positive_init", "site_output_shape", "unit", "unit_init"]
 
 
