@@ -4,15 +4,20 @@ The grid is pool spec × model × dataset × seed. Every run trains with :func:`
 and, once finished, is recorded as one JSON line in ``out_dir/results.jsonl``, the study's
 source of truth. Re-running the same study skips the runs already recorded and resumes an
 interrupted run from its per-run checkpoint directory ``out_dir/runs/<run id>``, so an
-interruption loses at most the epoch in progress. At the end ``out_dir/report.md`` gets one
-table per (model, dataset) and the plots it embeds, which ``cnnjax viz ablation RESULTS`` can
+interruption loses at most the epoch in progress. At the end ``out_dir/report.md`` gets, for
+every (model, dataset, hyperparameters) cell recorded, each metric's mean and 95% confidence
+interval per variant, a paired comparison with a baseline variant, the published claims it
+reproduces or contradicts, and the plots it embeds, which ``cnnjax viz ablation RESULTS`` can
 redraw from the results file alone.
 
 The package, one concern per module:
 
 * :mod:`~cnnjax.ablation.results` — the results file (atomic appends, locking, reading and
   validating) and run identity;
+* :mod:`~cnnjax.ablation.stats` — means and 95% confidence intervals over seeds, paired
+  comparisons by seed with Holm's adjustment;
 * :mod:`~cnnjax.ablation.summary` — aggregating runs per variant over seeds;
+* :mod:`~cnnjax.ablation.claims` — published claims about pooling, and their verdicts here;
 * :mod:`~cnnjax.ablation.report` — ``report.md``;
 * :mod:`~cnnjax.ablation.plots` — the figures (matplotlib, headless);
 * :mod:`~cnnjax.ablation.runner` — :func:`run_ablation`, running the grid.
@@ -26,6 +31,7 @@ Example:
     >>> records = run_ablation("runs/ablation", pools=("max", "avg"), seeds=(0,))  # doctest: +SKIP
     >>> print(open("runs/ablation/report.md").read())  # doctest: +SKIP
 """
+from cnnjax.ablation.claims import CLAIMS, Claim, ClaimResult, Comparison, evaluate_claims
 from cnnjax.ablation.plots import plot_ablation
 from cnnjax.ablation.report import REPORT_FILE, describe_hyperparameters, format_table, write_report
 from cnnjax.ablation.results import (RESULTS_FILE, append_record, hyperparameter_hash,
@@ -34,9 +40,9 @@ from cnnjax.ablation.summary import GroupSummary, PoolSummary, summarize
 from cnnjax.layers.pool_specs import POOL_SPECS
 
 __all__ = [
-    "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "GroupSummary",
+    "CLAIMS", "Claim", "ClaimResult", "Comparison", "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "GroupSummary",
     "PoolSummary", "append_record", "default_cache_dir", "describe_hyperparameters",
-    "enable_compilation_cache", "format_table", "hyperparameter_hash", "load_results",
+    "enable_compilation_cache", "evaluate_claims", "format_table", "hyperparameter_hash", "load_results",
     "plot_ablation", "results_path", "run_ablation", "run_id", "run_key", "summarize",
     "write_report",
 ]

@@ -76,7 +76,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             raise UsageError(f"--report-only needs finished runs, but {out / 'results.jsonl'} "
                              "holds none")
         # The report quotes the commands recorded with the runs, not this one.
-        report = ablation.write_report(out, records, plots=not args.no_plots)
+        report = ablation.write_report(out, records, plots=not args.no_plots,
+                                       baseline=args.baseline)
     else:
         pools = flatten(args.pools) or list(ablation.POOL_SPECS)
         models = flatten(args.models) or ["lenet5"]
@@ -104,8 +105,10 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             optimizer=args.optimizer, schedule=args.schedule, limit=args.limit,
             data_dir=args.data_dir,
             devices=args.devices, cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
-            plots=not args.no_plots, command=command, progress=False, log=log, callback=done)
-        report = out / ablation.REPORT_FILE
+            report=False, command=command, progress=False, log=log, callback=done)
+        # Every cell recorded in OUT/results.jsonl, not only this grid's.
+        report = ablation.write_report(out, command=command, plots=not args.no_plots,
+                                       baseline=args.baseline)
     for group in ablation.summarize(records):
         print(f"\n{group.model} on {group.dataset} "
               f"({ablation.describe_hyperparameters(group.hyperparameters)}):\n")

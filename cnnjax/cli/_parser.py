@@ -88,11 +88,11 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
         "ablate", help="run the pooling ablation study (the main job)",
         formatter_class=formatter,
         description="Train every pool spec x model x dataset x seed, record each finished "
-                    "run in OUT/results.jsonl and write OUT/report.md (a table per model and "
-                    "dataset: test accuracy mean ± std, final loss, seconds/epoch, "
-                    "parameters) with PNG plots. Re-running skips finished runs and resumes "
-                    "an interrupted one from its checkpoint, so a kill loses at most the "
-                    "current epoch. List options take comma-separated values.",
+                    "run in OUT/results.jsonl and write OUT/report.md (per model, dataset "
+                    "and hyperparameters: every metric's mean ± 95% CI over seeds, a paired "
+                    "comparison with --baseline, the published claims) with PNG plots. "
+                    "Re-running skips finished runs and resumes an interrupted one from its "
+                    "checkpoint, so a kill loses at most the current epoch. List options take comma-separated values.",
         epilog="examples:\n  cnnjax ablate                        # the default study\n"
                "  cnnjax ablate --pools max,avg,spectral --seeds 0 --epochs 5 --out /tmp/a\n"
                "  cnnjax ablate --datasets mnist --epochs 2 --out runs/mnist\n"
@@ -117,6 +117,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the report from OUT/results.jsonl")
+    p.add_argument("--baseline", default="max", metavar="SPEC",
+                   help="pool spec the report compares every variant with, seed by seed "
+                        "(default: %(default)s)")
     p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
 
     p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,
