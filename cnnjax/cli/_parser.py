@@ -92,7 +92,8 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                     "and hyperparameters: every metric's mean ± 95% CI over seeds, a paired "
                     "comparison with --baseline, the published claims) with PNG plots. "
                     "Re-running skips finished runs and resumes an interrupted one from its "
-                    "checkpoint, so a kill loses at most the current epoch. List options take comma-separated values.",
+                    "checkpoint, so a kill loses at most the current epoch. List options take "
+                    "comma-separated values.",
         epilog="examples:\n  cnnjax ablate                        # the default study\n"
                "  cnnjax ablate --pools max,avg,spectral --seeds 0 --epochs 5 --out /tmp/a\n"
                "  cnnjax ablate --datasets mnist --epochs 2 --out runs/mnist\n"
