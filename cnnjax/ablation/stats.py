@@ -11,7 +11,7 @@ the same baseline, are adjusted for multiple testing with Holm's step-down metho
 Example:
     >>> est = mean_ci([0.90, 0.95, 0.92])
     >>> round(est.mean, 4), round(est.half_width, 4)
-    (0.9233, 0.0627)
+    (0.9233, 0.0625)
     >>> r = compare({"max": {0: 0.90, 1: 0.95, 2: 0.92},
     ...              "avg": {0: 0.85, 1: 0.80, 2: 0.86}}, "max")["avg"]
     >>> round(r.diff.mean, 4), r.significant
