@@ -40,11 +40,11 @@ from cnnjax.ablation.summary import GroupSummary, PoolSummary, summarize
 from cnnjax.layers.pool_specs import POOL_SPECS
 
 __all__ = [
-    "CLAIMS", "Claim", "ClaimResult", "Comparison", "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "GroupSummary",
-    "PoolSummary", "append_record", "default_cache_dir", "describe_hyperparameters",
-    "enable_compilation_cache", "evaluate_claims", "format_table", "hyperparameter_hash", "load_results",
-    "plot_ablation", "results_path", "run_ablation", "run_id", "run_key", "summarize",
-    "write_report",
+    "CLAIMS", "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "Claim",
+    "ClaimResult", "Comparison", "GroupSummary", "PoolSummary", "append_record",
+    "default_cache_dir", "describe_hyperparameters", "enable_compilation_cache",
+    "evaluate_claims", "format_table", "hyperparameter_hash", "load_results", "plot_ablation",
+    "results_path", "run_ablation", "run_id", "run_key", "summarize", "write_report",
 ]
 
 # The runner (training) is imported on first use: reading results, summaries, reports and plots

@@ -148,8 +148,9 @@ def consistency_figure(group: GroupSummary):
         colour = family_colour(r.family)
         ax.errorbar([cx], [ay], xerr=[[cx - cxl], [cxh - cx]], yerr=[[ay - ayl], [ayh - ay]],
                     color=colour, marker="o", markersize=5, capsize=2, linewidth=1)
-        ax.annotate(r.pool, (cx, ay), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -11),
-                    fontsize=8)  # alternate above/below: neighbours' labels do not collide
+        # Labels alternate above and below their points, so neighbours' labels do not collide.
+        ax.annotate(r.pool, (cx, ay), textcoords="offset points",
+                    xytext=(4, 4 if i % 2 == 0 else -11), fontsize=8)
         xs += [cx, cxl, cxh]
         ys += [ay, ayl, ayh]
     xlim, ylim = _limits(xs), _limits(ys)

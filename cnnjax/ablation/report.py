@@ -38,6 +38,21 @@ HOW_TO_READ = (
     f"{stats.ALPHA}; a difference without {MARK} is within the noise of the seeds, which is "
     "not evidence that the variants are equal.")
 
+METRICS_NOTE = (
+    "Metrics are taken after the last epoch; s/epoch is the mean training time of an epoch, "
+    "leaving out the first (which includes compiling); consistency is the fraction of test "
+    "images classified alike under two random shifts (Zhang 2019) and shifted accuracy the "
+    f"accuracy under a shift. {MISSING} marks a metric these runs did not record.")
+
+COMPARISON_NOTE = ("Δ = variant − baseline with its 95% CI, paired t-test p, Holm-adjusted p "
+                   "across the variants")
+
+CLAIMS_NOTE = (
+    "Each claim is a set of pairwise comparisons, tested seed by seed with Holm's adjustment "
+    "over the claim's comparisons: **reproduced** when every one is significant in the claimed "
+    "direction, **contradicted** when one is significant in the opposite direction, "
+    "**inconclusive** otherwise.")
+
 
 def _num(metric: stats.Metric, value: float, *, signed: bool = False) -> str:
     v = metric.scale * value
@@ -202,13 +217,9 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
     parts = ["# Pooling ablation", ""]
     if commands:
         parts += ["Produced by:", "", "```", *commands, "```", ""]
-    parts += [f"{sum(len(r.seeds) for g in groups for r in g.rows)} finished runs in "
-              f"{len(groups)} cell{'s' if len(groups) != 1 else ''}; written {now}. Metrics are "
-              "taken after the last epoch; s/epoch is the mean training time of an epoch, "
-              "leaving out the first (which includes compiling); consistency is the fraction "
-              "of test images classified alike under two random shifts (Zhang 2019) and "
-              "shifted accuracy the accuracy under a shift. "
-              f"{MISSING} marks a metric these runs did not record.", "",
+    runs = sum(len(r.seeds) for g in groups for r in g.rows)
+    cells = f"{len(groups)} cell{'s' if len(groups) != 1 else ''}"
+    parts += [f"{runs} finished runs in {cells}; written {now}. {METRICS_NOTE}", "",
               f"How to read the tables: {HOW_TO_READ}", ""]
     if any(_claims.matches(name, r.pool) for g in groups for r in g.rows
            for name in ("mixed", "stochastic_mixed")):
@@ -219,21 +230,16 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
         parts += [f"## {_title(g)}", "",
                   f"Hyperparameters: {describe_hyperparameters(g.hyperparameters)}.", "",
                   format_table(g), "",
-                  f"Paired comparison with `{baseline}` (Δ = variant − `{baseline}`, "
-                  "95% CI, paired t-test p, Holm-adjusted p across the variants):", "",
+                  f"Paired comparison with `{baseline}` ({COMPARISON_NOTE}):", "",
                   format_comparison(g, baseline), ""]
         for p in sorted(images.get(g.slug, []), key=lambda p: p.name):
             parts += [f"![{p.stem}]({p.name})", ""]
     if groups:
-        parts += ["## Published claims", "",
-                  "Each claim is a set of pairwise comparisons, tested seed by seed with Holm's "
-                  "adjustment over the claim's comparisons: **reproduced** when every one is "
-                  "significant in the claimed direction, **contradicted** when one is "
-                  "significant in the opposite direction, **inconclusive** otherwise.", ""]
+        parts += ["## Published claims", "", CLAIMS_NOTE, ""]
         for g in groups:
             if len(groups) > 1:
-                parts += [f"### {_title(g)} "
-                          f"({describe_hyperparameters(g.hyperparameters)})", ""]
+                hp = describe_hyperparameters(g.hyperparameters)
+                parts += [f"### {_title(g)} ({hp})", ""]
             parts += [format_claims(g), ""]
     path = out_dir / REPORT_FILE
     _atomic_write(path, "\n".join(parts))
