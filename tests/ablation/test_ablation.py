@@ -140,11 +140,15 @@ def test_format_table_has_one_row_per_pool():
     (group,) = summarize(_records())
     table = ablation.format_table(group)
     lines = table.splitlines()
-    assert lines[0].startswith("| pool | test accuracy")
+    assert lines[0].startswith("| pool | family | n | test accuracy (%) |")
     assert len(lines) == 2 + 2
     mean = 100 * np.mean([0.9, 0.95, 0.92])
-    std = 100 * np.std([0.9, 0.95, 0.92], ddof=1)
-    assert lines[2].startswith(f"| `max` | {mean:.2f} ± {std:.2f} |")
+    # ± is the 95% Student-t half-width: t_{0.975, 2} = 4.3027 times the standard error.
+    half = 4.302652729911275 * 100 * np.std([0.9, 0.95, 0.92], ddof=1) / np.sqrt(3)
+    assert lines[2].startswith(f"| `max` | max/average | 3 | {mean:.2f} ± {half:.2f} |")
+    # Fields older results files lack are shown as missing, not as zeros.
+    cells = lines[2].split(" | ")
+    assert cells[4:6] == ["—", "—"] and cells[7] == "—" and cells[-1] == "— |"
 
 
 # --------------------------------------------------------------------------- report + plots
