@@ -56,7 +56,8 @@ def test_report_covers_every_cell_and_metric(tmp_path):
     assert "cnnjax ablate --out X" in text
     # New-style rows: every metric; old-style rows: "—" for what they did not record.
     assert f"| `max` | max/average | 4 | {100 * (0.9 + np.mean(NOISE)):.2f} ± " in text
-    old_max = next(line for line in text.splitlines() if line.startswith("| `max` | max/average | 3"))
+    old_max = next(line for line in text.splitlines()
+                   if line.startswith("| `max` | max/average | 3"))
     assert old_max.split(" | ")[4:6] == ["—", "—"]
     # One seed: a mean without an interval, and no paired comparison possible.
     assert "| `fractional` | stochastic | 1 | 50.00 |" in text
