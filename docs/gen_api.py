@@ -115,6 +115,12 @@ def _entries(module_name: str) -> list[str]:
                      for m in obj]
             out.append(f"### `{name}`\n\nEvery pooling method of the registry:\n\n"
                        + "\n".join(rows) + "\n")
+        elif name == "CLAIMS":
+            rows = ["| paper | claim | comparisons |", "|---|---|---|"]
+            rows += [f"| {c.paper} | {c.statement} | {'; '.join(map(str, c.comparisons))} |"
+                     for c in obj]
+            out.append(f"### `{name}`\n\nThe published claims the report checks:\n\n"
+                       + "\n".join(rows) + "\n")
         else:
             out.append(f"### `{name}`\n\n`{name} = {obj!r}`\n")
     return out

@@ -154,10 +154,10 @@ def evaluate(claim: Claim, group: GroupSummary, *, alpha: float = ALPHA) -> Clai
     return ClaimResult(claim, verdict(tested), tuple(tested), tuple(untested))
 
 
-def evaluate_claims(group: GroupSummary, claims: Iterable[Claim] = CLAIMS, *,
+def evaluate_claims(group: GroupSummary, claims: Iterable[Claim] | None = None, *,
                     alpha: float = ALPHA) -> list[ClaimResult]:
-    """:func:`evaluate` for every claim, in the table's order."""
-    return [evaluate(c, group, alpha=alpha) for c in claims]
+    """:func:`evaluate` for every claim (default: :data:`CLAIMS`), in the table's order."""
+    return [evaluate(c, group, alpha=alpha) for c in (CLAIMS if claims is None else claims)]
 
 
 def mixed_pooling_note() -> str:

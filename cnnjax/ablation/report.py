@@ -142,7 +142,7 @@ def format_comparison(group: GroupSummary, baseline: str) -> str:
     return "\n".join(lines)
 
 
-def format_claims(group: GroupSummary, claims: Iterable[_claims.Claim] = _claims.CLAIMS) -> str:
+def format_claims(group: GroupSummary, claims: Iterable[_claims.Claim] | None = None) -> str:
     """The published-claims table of one study cell: claim, paper, our numbers, verdict."""
     lines = ["| claim | paper | our numbers (Δ [95% CI], Holm p over the claim) | verdict |",
              "|---|---|---|---|"]
