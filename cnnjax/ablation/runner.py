@@ -289,5 +289,6 @@ def run_ablation(
         if callback is not None:
             callback(record)
     if report:
-        write_report(out_dir, records, command=command, plots=plots)
+        # Every cell recorded in results.jsonl, not only this grid's.
+        write_report(out_dir, command=command, plots=plots)
     return records
