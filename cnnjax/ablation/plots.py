@@ -138,7 +138,7 @@ def consistency_figure(group: GroupSummary):
     rows = [r for r in group.rows if "consistency" in r.metrics]
     if not rows:
         return None
-    fig = _figure((8.0, 6.0))
+    fig = _figure((9.5, 7.0))
     ax = fig.subplots()
     xs: list[float] = []
     ys: list[float] = []
@@ -147,7 +147,8 @@ def consistency_figure(group: GroupSummary):
         ay, ayl, ayh = _ci(r, "test_accuracy")
         colour = family_colour(r.family)
         ax.errorbar([cx], [ay], xerr=[[cx - cxl], [cxh - cx]], yerr=[[ay - ayl], [ayh - ay]],
-                    color=colour, marker="o", markersize=5, capsize=2, linewidth=1)
+                    color=colour, marker="o", markersize=5, capsize=2, linewidth=0.8,
+                    alpha=0.75)  # translucent: crossing bars of many variants stay readable
         # Labels alternate above and below their points, so neighbours' labels do not collide.
         ax.annotate(r.pool, (cx, ay), textcoords="offset points",
                     xytext=(4, 4 if i % 2 == 0 else -11), fontsize=8)
