@@ -13,10 +13,12 @@ Writers merge with what is on disk under an exclusive ``fcntl.flock`` and replac
 atomically (temp file + ``os.replace``), so concurrent processes never lose each other's
 entries. An unreadable or corrupt file is reported once with a warning and ignored.
 
-``CNNJAX_AUTOTUNE=0`` turns measuring off (the static rule answers); so does a backend other
-than CPU (XLA is the choice there) and a multi-process run (``jax.process_count() > 1``:
+``CNNJAX_AUTOTUNE=0`` turns measuring off (the static rule answers); so do a backend other
+than CPU (XLA is the choice there), a multi-process run (``jax.process_count() > 1``:
 hosts that measured differently would compile different programs and deadlock in their
-collectives).
+collectives), convolutions too small for the choice to repay the seconds of measuring
+(``_MIN_FLOPS``), and traces whose convolutions never run (``static_only``: ``fit``'s
+parameter initialisation and shape checks).
 
 Timing runs on concrete data through ahead-of-time compiled executables, so it works while
 an outer ``jit``/``grad``/``vmap`` is tracing: nothing of the measurement enters that trace.
@@ -59,6 +61,11 @@ _FORMAT = 1
 _MIN_ROUNDS = 3
 _MAX_ROUNDS = 5
 _BUDGET_S = 0.5
+# Below this many forward FLOPs (2 * multiply-adds) a conv is not measured: at ~10 GFLOP/s
+# its forward+backward takes ~1 ms, so even halving it repays the ~1-2 s of compiling and
+# timing four impls only after thousands of steps (the 8x8 digits of the ablation's
+# default study are all below it).
+_MIN_FLOPS = 4e6
 # An impl slower than this multiple of the best after the warm-up run is not timed further.
 _HOPELESS = 2.0
 
@@ -86,6 +93,41 @@ _lock = threading.RLock()
 _memo: dict[tuple[str, str], ConvChoice] = {}
 _warned: set[str] = set()
 _failed: dict[str, ConvChoice] = {}
+_static_depth = threading.local()
+_observers: list[list] = []
+
+
+@contextlib.contextmanager
+def static_only():
+    """Within this block (this thread) ``impl='auto'`` measures nothing: the static rule.
+
+    For traces whose convolutions are never run for their results (parameter
+    initialisation, ``jax.eval_shape`` checks), often at other batch sizes than the real
+    steps: measuring there would only cost time.
+    """
+    _static_depth.n = getattr(_static_depth, "n", 0) + 1
+    try:
+        yield
+    finally:
+        _static_depth.n -= 1
+
+
+@contextlib.contextmanager
+def observe():
+    """Collects ``(x_shape, w_shape, geometry, dtype, ConvChoice)`` of every choice made
+    inside the block (``cnnjax tune`` reports them)."""
+    seen: list = []
+    _observers.append(seen)
+    try:
+        yield seen
+    finally:
+        _observers.remove(seen)
+
+
+def notify(x_shape, w_shape, geometry: ConvGeometry, dtype: Any, choice: ConvChoice) -> None:
+    """Reports one choice to the active ``observe`` blocks."""
+    for seen in _observers:
+        seen.append((tuple(x_shape), tuple(w_shape), geometry, np.dtype(dtype).name, choice))
 
 
 def clear_memo() -> None:
@@ -110,6 +152,8 @@ def disabled_reason(backend: str) -> str | None:
         return f"backend {backend!r}: XLA's convolutions are the choice off CPU."
     if backend != jax.default_backend():
         return f"backend {backend!r} is not the default backend, so it cannot be timed here."
+    if getattr(_static_depth, "n", 0):
+        return "inside static_only(): this trace's convolutions are not run for their results."
     if jax.process_count() > 1:
         return (f"{jax.process_count()} processes: hosts that measured differently would "
                 f"compile different programs.")
@@ -176,6 +220,11 @@ def candidates(x_shape: Sequence[int], w_shape: Sequence[int],
     direct_taps = checks.prod(geometry.kernel_size) / checks.prod(k_eff)
     ratio = direct_over_product(padded, k_eff) * direct_taps / checks.prod(geometry.stride)
     return (*names, "fft") if ratio >= 1 else names
+
+
+def _forward_flops(x_shape, w_shape, geometry: ConvGeometry) -> float:
+    out = geometry.output_shape(x_shape[1:-1])
+    return 2.0 * x_shape[0] * checks.prod(out) * checks.prod(w_shape[:-1]) * w_shape[-1]
 
 
 def _impl_fns() -> dict[str, Callable]:
@@ -295,6 +344,10 @@ def tuned_choice(x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any,
     x_shape, w_shape = tuple(map(int, x_shape)), tuple(map(int, w_shape))
     if 0 in x_shape or 0 in w_shape:
         return ConvChoice(static, "static", "an empty array: nothing to measure.", {}, None)
+    flops = _forward_flops(x_shape, w_shape, geometry)
+    if flops < _MIN_FLOPS:
+        return ConvChoice(static, "static", f"too small to repay measuring ({flops:.2g} "
+                                            f"forward FLOPs < {_MIN_FLOPS:.2g}).", {}, None)
     machine = machine_key()
     path = cache_path(machine)
     key = entry_key(x_shape, w_shape, dtype, geometry, precision)

@@ -107,15 +107,18 @@ def explain_choice(x_shape: Sequence[int], w_shape: Sequence[int], geometry: Con
     """The impl ``impl='auto'`` runs for this configuration, and why (an ``_autotune.ConvChoice``).
 
     Measured (``_autotune.tuned_choice``) on the default CPU backend unless
-    ``CNNJAX_AUTOTUNE=0`` or several processes run; otherwise ``StaticRule``.
+    ``_autotune.disabled_reason`` names a reason not to; otherwise ``StaticRule``.
     """
     backend = backend or jax.default_backend()
     x_shape, w_shape = tuple(x_shape), tuple(w_shape)
     static = STATIC_RULE.choose(x_shape, w_shape, geometry, backend)
     reason = _autotune.disabled_reason(backend)
     if reason is not None:
-        return ConvChoice(static, "static", reason, {}, None)
-    return _autotune.tuned_choice(x_shape, w_shape, dtype, geometry, precision, static)
+        choice = ConvChoice(static, "static", reason, {}, None)
+    else:
+        choice = _autotune.tuned_choice(x_shape, w_shape, dtype, geometry, precision, static)
+    _autotune.notify(x_shape, w_shape, geometry, dtype, choice)
+    return choice
 
 
 def choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geometry: ConvGeometry,

@@ -26,6 +26,7 @@ DIRECT = ("xla", "im2col", "xla_im2col_grad")
 def _small_budget(monkeypatch):
     monkeypatch.setattr(_autotune, "_MIN_ROUNDS", 1)
     monkeypatch.setattr(_autotune, "_MAX_ROUNDS", 1)
+    monkeypatch.setattr(_autotune, "_MIN_FLOPS", 0)
 
 
 @pytest.fixture
@@ -244,3 +245,29 @@ def test_unwritable_cache_dir_warns_and_keeps_the_choice(autotune, monkeypatch, 
 def test_conv_choice_bad_input(kw, exc, match):
     with pytest.raises(exc, match=match):
         cnnjax.conv_choice(X_SHAPE, W_SHAPE, **kw)
+
+
+def test_small_convs_and_static_only_blocks_are_not_measured(autotune, count_measures,
+                                                             monkeypatch):
+    monkeypatch.setattr(_autotune, "_MIN_FLOPS", 4e6)
+    small = cnnjax.conv_choice((2, 8, 8, 4), (3, 3, 4, 8))  # 2 * 2 * 36 * 36 * 8 FLOPs
+    assert small.source == "static" and "too small" in small.reason
+    monkeypatch.setattr(_autotune, "_MIN_FLOPS", 0)
+    with _autotune.static_only():
+        inside = cnnjax.conv_choice(X_SHAPE, W_SHAPE)
+    assert inside.source == "static" and "static_only" in inside.reason
+    assert not count_measures
+    assert cnnjax.conv_choice(X_SHAPE, W_SHAPE).source == "tuned"
+
+
+def test_observe_sees_every_choice_of_a_trace(autotune):
+    x = jnp.ones(X_SHAPE, jnp.float32)
+    w = jnp.ones(W_SHAPE, jnp.float32)
+    w2 = jnp.ones((3, 3, 4, 2), jnp.float32)
+    with _autotune.observe() as seen:
+        jax.eval_shape(lambda x: cnnjax.conv(cnnjax.conv(x, w, padding=1), w2), x)
+    assert [(s[0], s[1], s[4].source) for s in seen] == [
+        (X_SHAPE, W_SHAPE, "tuned"), ((2, 6, 6, 4), (3, 3, 4, 2), "tuned")]
+    with _autotune.observe() as again:
+        jax.eval_shape(lambda x: cnnjax.conv(x, w, padding=1), x)
+    assert [s[4].source for s in again] == ["cache"]
