@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import tempfile
 import threading
 import time
@@ -59,15 +58,19 @@ _FORMAT = 1
 # Timed rounds per impl: at least ``_MIN_ROUNDS``, up to ``_MAX_ROUNDS`` while the timed part
 # stays inside ``_BUDGET_S`` seconds. Compilation comes on top (~0.1-1 s per impl).
 _MIN_ROUNDS = 3
-_MAX_ROUNDS = 5
+_MAX_ROUNDS = 10
 _BUDGET_S = 0.5
+# When the static rule's impl takes less than this (forward+backward), nothing else is
+# compiled: another impl could save at most about this much per step, which would repay the
+# second or more of compiling three more impls only after thousands of steps.
+_FAST_ENOUGH_S = 2e-3
 # Below this many forward FLOPs (2 * multiply-adds) a conv is not measured: at ~10 GFLOP/s
 # its forward+backward takes ~1 ms, so even halving it repays the ~1-2 s of compiling and
 # timing four impls only after thousands of steps (the 8x8 digits of the ablation's
 # default study are all below it).
 _MIN_FLOPS = 4e6
 # An impl slower than this multiple of the best after the warm-up run is not timed further.
-_HOPELESS = 2.0
+_HOPELESS = 3.0
 
 
 class ConvChoice(NamedTuple):
@@ -242,14 +245,17 @@ def _compiled_fwd_bwd(fn: Callable, x, w, ct, geometry: ConvGeometry, precision)
 
 
 def measure(x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any,
-            geometry: ConvGeometry, precision: Any,
-            names: Sequence[str]) -> dict[str, float]:
-    """Median forward+backward seconds of each impl in ``names`` on random data.
+            geometry: ConvGeometry, precision: Any, names: Sequence[str],
+            static: str) -> dict[str, float]:
+    """Forward+backward seconds of the impls in ``names`` on random data (fastest run).
 
-    Every impl is compiled ahead of time and run once (warm-up); impls slower than
-    ``_HOPELESS`` times the best warm-up are dropped; the rest are timed in interleaved
-    rounds (``_MIN_ROUNDS`` to ``_MAX_ROUNDS``, within ``_BUDGET_S``) so background load hits
-    them alike. Dropped impls report their warm-up time.
+    The static rule's impl ``static`` is compiled and timed first; when it takes less than
+    ``_FAST_ENOUGH_S`` nothing else is compiled (only its time is returned). Otherwise every
+    impl is compiled ahead of time and run once (warm-up), impls slower than ``_HOPELESS``
+    times the best warm-up are dropped (their warm-up time is reported), and the rest are
+    timed in interleaved rounds (``_MIN_ROUNDS`` to ``_MAX_ROUNDS``, within ``_BUDGET_S``).
+    The fastest run of each is reported: on a shared machine background load only ever adds
+    time, so the minimum is the estimate it disturbs least.
     """
     rng = np.random.default_rng(0)
     dtype = np.dtype(dtype)
@@ -258,24 +264,30 @@ def measure(x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any,
     w = (rng.standard_normal(w_shape) / max(1, checks.prod(w_shape[:-1])) ** 0.5).astype(dtype)
     ct = rng.standard_normal((x_shape[0], *out, w_shape[-1])).astype(dtype)
     fns = _impl_fns()
-    runs = {name: _compiled_fwd_bwd(fns[name], x, w, ct, geometry, precision) for name in names}
+    names = [static, *(n for n in names if n != static)]
+    runs: dict[str, Any] = {}
 
     def once(name: str) -> float:
+        if name not in runs:
+            runs[name] = _compiled_fwd_bwd(fns[name], x, w, ct, geometry, precision)
+            jax.block_until_ready(runs[name](x, w, ct))  # warm-up
         t0 = time.perf_counter()
         jax.block_until_ready(runs[name](x, w, ct))
         return time.perf_counter() - t0
 
-    first = {name: once(name) for name in names}
-    best = min(first.values())
-    live = [n for n in names if first[n] <= _HOPELESS * best]
-    times: dict[str, list[float]] = {n: [] for n in live}
+    first = min(once(static) for _ in range(_MIN_ROUNDS))
+    if first < _FAST_ENOUGH_S:
+        return {static: first}
+    times: dict[str, list[float]] = {static: [first], **{n: [once(n)] for n in names[1:]}}
+    best = min(min(t) for t in times.values())
+    live = [n for n in names if times[n][0] <= _HOPELESS * best]
     start = time.perf_counter()
     for r in range(_MAX_ROUNDS):
         if r >= _MIN_ROUNDS and time.perf_counter() - start > _BUDGET_S:
             break
         for name in live:
             times[name].append(once(name))
-    return {n: statistics.median(times[n]) if n in times else first[n] for n in names}
+    return {n: min(times[n]) for n in names}
 
 
 def _valid_entry(entry: Any, known: Sequence[str]) -> bool:
@@ -363,7 +375,7 @@ def tuned_choice(x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any,
             return choice
         names = candidates(x_shape, w_shape, geometry)
         try:
-            seconds = measure(x_shape, w_shape, dtype, geometry, precision, names)
+            seconds = measure(x_shape, w_shape, dtype, geometry, precision, names, static)
         except Exception as e:  # noqa: BLE001 - any failure falls back to the static rule
             _warn_once(f"measure:{key}", f"cnnjax autotune: measuring {key} failed "
                                          f"({type(e).__name__}: {e}); using {static!r}.")
@@ -373,10 +385,10 @@ def tuned_choice(x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any,
             return choice
         times_ms = {n: round(s * 1e3, 4) for n, s in seconds.items()}
         impl = min(seconds, key=seconds.get)
-        choice = ConvChoice(impl, "tuned", f"fastest of {', '.join(names)} measured now.",
-                            times_ms, path)
-        _memo[(path, key)] = choice._replace(
-            source="cache", reason=f"fastest of {', '.join(names)}, measured earlier.")
+        what = (f"fastest of {', '.join(seconds)}" if len(seconds) > 1 else
+                f"the static rule's choice, fast enough (< {_FAST_ENOUGH_S * 1e3:g} ms)")
+        choice = ConvChoice(impl, "tuned", f"{what}, measured now.", times_ms, path)
+        _memo[(path, key)] = choice._replace(source="cache", reason=f"{what}, measured earlier.")
         try:
             store(path, machine, key, {
                 "impl": impl, "times_ms": times_ms,

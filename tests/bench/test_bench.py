@@ -65,6 +65,7 @@ def test_conv_suite_grouped_layers_and_auto_measured(tmp_path, capsys, autotune,
     monkeypatch.setattr(_autotune, "_MIN_ROUNDS", 1)
     monkeypatch.setattr(_autotune, "_MAX_ROUNDS", 1)
     monkeypatch.setattr(_autotune, "_MIN_FLOPS", 0)
+    monkeypatch.setattr(_autotune, "_FAST_ENOUGH_S", 0)
     result, text = _run(tmp_path, capsys, "--suite", "conv", "--layers", "depthwise.32x32x16",
                         "--batch", "2")
     (row,) = result["conv"]

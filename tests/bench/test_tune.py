@@ -21,7 +21,7 @@ def test_tune_measures_every_conv_of_the_training_step(autotune, capsys, monkeyp
     # fastest) keeps the test to the tracing, the table and the cache.
     measured = []
 
-    def fake(x_shape, w_shape, dtype, geometry, precision, names):
+    def fake(x_shape, w_shape, dtype, geometry, precision, names, static):
         measured.append((x_shape, w_shape))
         return {n: 0.001 if n == "im2col" else 0.002 for n in names}
     monkeypatch.setattr(_autotune, "measure", fake)

@@ -27,6 +27,7 @@ def _small_budget(monkeypatch):
     monkeypatch.setattr(_autotune, "_MIN_ROUNDS", 1)
     monkeypatch.setattr(_autotune, "_MAX_ROUNDS", 1)
     monkeypatch.setattr(_autotune, "_MIN_FLOPS", 0)
+    monkeypatch.setattr(_autotune, "_FAST_ENOUGH_S", 0)
 
 
 @pytest.fixture
@@ -245,6 +246,14 @@ def test_unwritable_cache_dir_warns_and_keeps_the_choice(autotune, monkeypatch, 
 def test_conv_choice_bad_input(kw, exc, match):
     with pytest.raises(exc, match=match):
         cnnjax.conv_choice(X_SHAPE, W_SHAPE, **kw)
+
+
+def test_fast_static_choice_is_timed_alone(autotune, count_measures, monkeypatch):
+    monkeypatch.setattr(_autotune, "_FAST_ENOUGH_S", 10.0)
+    static = cnnjax.conv_choice(X_SHAPE, W_SHAPE, backend="cpu")
+    assert static.source == "tuned" and "fast enough" in static.reason
+    monkeypatch.setenv("CNNJAX_AUTOTUNE", "0")
+    assert list(static.times_ms) == [cnnjax.conv_impl(X_SHAPE, W_SHAPE)] == [static.impl]
 
 
 def test_small_convs_and_static_only_blocks_are_not_measured(autotune, count_measures,
