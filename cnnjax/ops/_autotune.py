@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -61,9 +62,10 @@ _MIN_ROUNDS = 3
 _MAX_ROUNDS = 10
 _BUDGET_S = 0.5
 # When the static rule's impl takes less than this (forward+backward), nothing else is
-# compiled: another impl could save at most about this much per step, which would repay the
-# second or more of compiling three more impls only after thousands of steps.
-_FAST_ENOUGH_S = 2e-3
+# compiled: another impl could save at most this much per step, and compiling three more
+# impls costs ~1-5 s (far more on a loaded machine), repaid only after thousands of steps.
+# (The ablation's default study, LeNet5 on 8x8 digits at batch 64, stays below it.)
+_FAST_ENOUGH_S = 5e-3
 # Below this many forward FLOPs (2 * multiply-adds) a conv is not measured: at ~10 GFLOP/s
 # its forward+backward takes ~1 ms, so even halving it repays the ~1-2 s of compiling and
 # timing four impls only after thousands of steps (the 8x8 digits of the ablation's
@@ -183,12 +185,18 @@ def _cores() -> int:
 
 def machine_key() -> dict[str, Any]:
     """What a measurement depends on besides the configuration: where and with what it ran."""
+    return dict(_machine_key(_cores()))
+
+
+@functools.lru_cache(maxsize=4)
+def _machine_key(cores: int) -> tuple[tuple[str, Any], ...]:
+    # Cached per core count: every trace of impl='auto' asks, /proc/cpuinfo is read once.
     import jaxlib
 
     import cnnjax  # the package is fully imported by the time anything is traced
-    return {"backend": jax.default_backend(), "cpu": _cpu_model(), "cores": _cores(),
-            "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "cnnjax": getattr(cnnjax, "__version__", "?")}
+    return (("backend", jax.default_backend()), ("cpu", _cpu_model()), ("cores", cores),
+            ("jax", jax.__version__), ("jaxlib", jaxlib.__version__),
+            ("cnnjax", getattr(cnnjax, "__version__", "?")))
 
 
 def cache_path(machine: dict[str, Any] | None = None) -> str:
