@@ -6,11 +6,16 @@
   the library raise instead of passing.
 * ``jax_disable_most_optimizations``: the tests use small shapes, so XLA's compile time
   dominates; turning the optimisation passes off cuts the suite's time on 2 cores.
+* ``CNNJAX_AUTOTUNE=0``: ``impl='auto'`` uses its static rule, so the suite neither spends
+  time measuring every test's conv shapes nor writes a tuning cache to the home directory.
+  A test opts in to measuring with the ``autotune`` fixture (measuring on, a fresh cache in
+  ``tmp_path``, the in-memory choices forgotten before and after).
 """
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["CNNJAX_AUTOTUNE"] = "0"
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -26,3 +31,15 @@ jax.config.update("jax_disable_most_optimizations", True)
 def rng():
     """A NumPy generator with a fixed seed, fresh for every test."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def autotune(tmp_path, monkeypatch):
+    """Measuring ``impl='auto'`` on, with a fresh cache directory; yields that directory."""
+    from cnnjax.ops import _autotune
+
+    monkeypatch.setenv("CNNJAX_AUTOTUNE", "1")
+    monkeypatch.setenv("CNNJAX_CACHE_DIR", str(tmp_path / "autotune"))
+    _autotune.clear_memo()
+    yield tmp_path / "autotune"
+    _autotune.clear_memo()

@@ -14,6 +14,7 @@ import jax
 
 from cnnjax.bench.config import SUITES, Config
 from cnnjax.bench.conv_suite import (
+    CONV_BATCHES,
     CONV_LAYERS,
     FFT_KERNELS,
     QUICK_LAYERS,
@@ -54,11 +55,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=None, metavar="N",
                         help="timed runs per contender (default: 5, --quick: 3)")
     parser.add_argument("--batch", type=positive_int, default=None, metavar="N",
-                        help="batch size (default: 128, --quick: 16)")
+                        help="batch size (default: 128, the conv suite 128 and 16; --quick: "
+                             "16)")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the results as JSON to PATH")
     parser.add_argument("--quick", action="store_true",
-                        help="a small configuration: 2 conv layers, MnistNet only, kernels 3 and 11 "
+                        help="a small configuration: 3 conv layers, MnistNet only, kernels 3 and 11 "
                              "in the FFT check, batch 16, 3 repeats")
     parser.add_argument("--layers", type=_csv(), default=None, metavar="TEXT,...",
                         help="only conv layers whose name contains one of these "
@@ -90,7 +92,8 @@ def make_config(args: argparse.Namespace) -> Config:
         models=("mnistnet",) if quick and args.models == TRAIN_MODELS else tuple(args.models),
         fft_kernels=(3, 11) if quick else FFT_KERNELS,
         torch=torch, verbose=bool(getattr(args, "verbose", False)),
-        profile=bool(getattr(args, "profile", False)))
+        profile=bool(getattr(args, "profile", False)),
+        conv_batches=() if quick or args.batch else CONV_BATCHES)
 
 
 def benchmark(cfg: Config) -> dict[str, Any]:

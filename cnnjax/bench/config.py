@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class ConvLayer:
-    """One 2-D conv layer of the suite: input ``[N, size, size, c_in]``, square kernel."""
+    """One 2-D conv layer of the suite: input ``[N, size, size, c_in]``, square kernel,
+    ``groups`` feature groups (``groups == c_in``: depthwise)."""
 
     name: str
     size: int
@@ -17,12 +18,14 @@ class ConvLayer:
     k: int
     stride: int = 1
     padding: int = 0
+    groups: int = 1
 
     def out_size(self) -> int:
         return (self.size + 2 * self.padding - self.k) // self.stride + 1
 
     def flops(self, n: int) -> float:
-        return 2.0 * n * self.out_size() ** 2 * self.c_out * self.k * self.k * self.c_in
+        return (2.0 * n * self.out_size() ** 2 * self.c_out * self.k * self.k * self.c_in
+                / self.groups)
 
 
 SUITES = ("conv", "pool", "train", "memory", "fft")
@@ -42,6 +45,11 @@ class Config:
     torch: Any
     verbose: bool
     profile: bool = False
+    conv_batches: tuple[int, ...] = ()
+
+    def conv_batch_sizes(self) -> tuple[int, ...]:
+        """Batch sizes of the conv suite: ``conv_batches``, else ``(batch,)``."""
+        return self.conv_batches or (self.batch,)
 
     def log(self, message: str) -> None:
         """Progress messages go to stderr (``--verbose``), the tables to stdout."""

@@ -23,7 +23,8 @@ def nchw(a: np.ndarray) -> np.ndarray:
 
 def flax_conv_fn(layer: ConvLayer):
     module = fnn.Conv(layer.c_out, (layer.k, layer.k), strides=layer.stride,
-                      padding=[(layer.padding, layer.padding)] * 2, use_bias=False)
+                      padding=[(layer.padding, layer.padding)] * 2, use_bias=False,
+                      feature_group_count=layer.groups)
     return lambda x, w: module.apply({"params": {"kernel": w}}, x)
 
 
@@ -33,7 +34,7 @@ def torch_conv_candidates(torch, layer: ConvLayer, x: np.ndarray, w: np.ndarray,
     tx = torch.from_numpy(nchw(x.transpose(0, 3, 1, 2)))
     tw = torch.from_numpy(nchw(w.transpose(3, 2, 0, 1)))
     tct = torch.from_numpy(nchw(ct.transpose(0, 3, 1, 2)))
-    kw = {"stride": layer.stride, "padding": layer.padding}
+    kw = {"stride": layer.stride, "padding": layer.padding, "groups": layer.groups}
 
     def fwd():
         with torch.no_grad():

@@ -155,3 +155,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
     check_input_shape(model, args.model, args.input_shape)
     print(models.summary(model, args.input_shape))
     return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    check_models([args.model])
+    check_pools([args.pool])
+    import os
+
+    from cnnjax import models
+    from cnnjax.bench.tune import format_tune, tune_model
+
+    model = models.get(args.model, num_classes=10, pool=args.pool)
+    check_input_shape(model, args.model, args.input_shape)
+    if os.environ.get("CNNJAX_AUTOTUNE", "1").strip().lower() in ("0", "false", "no", "off"):
+        raise UsageError("measuring is off (CNNJAX_AUTOTUNE=0); unset it to tune")
+    print(f"tuning the convolutions of the {args.model} training step (pool={args.pool}, "
+          f"batch {args.batch_size}, input {','.join(map(str, args.input_shape))})", flush=True)
+    print(format_tune(tune_model(model, args.input_shape, args.batch_size)))
+    return 0

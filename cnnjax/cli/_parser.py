@@ -6,6 +6,7 @@ import importlib
 
 from cnnjax.cli.args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
 from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
+from cnnjax.cli._commands import cmd_tune
 
 _EXAMPLES = """\
 examples:
@@ -152,6 +153,23 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=positive_int, default=10, metavar="N",
                    help="output classes (default: %(default)s)")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser(
+        "tune", help="measure impl='auto' for every conv of a model's training step",
+        formatter_class=formatter,
+        description="Trace and run one training step of MODEL on random images so that "
+                    "every convolution's impl='auto' choice is measured and cached "
+                    "($CNNJAX_CACHE_DIR or ~/.cache/cnnjax), then print each conv's choice "
+                    "and the forward+backward time of every impl.",
+        epilog="examples:\n  cnnjax tune --model mnistnet --input-shape 28,28,1\n"
+               "  cnnjax tune --model resnet20 --input-shape 32,32,3 --batch-size 64\n")
+    p.add_argument("--model", required=True, help="model name")
+    p.add_argument("--input-shape", type=shape, required=True, metavar="H,W,C",
+                   help="one example's shape")
+    p.add_argument("--batch-size", type=positive_int, default=128, metavar="N",
+                   help="examples per step (default: %(default)s)")
+    p.add_argument("--pool", default="max", help="pool spec (default: %(default)s)")
+    p.set_defaults(func=cmd_tune)
 
     for name, module, help_ in (("bench", "cnnjax.bench", "benchmark the ops (cnnjax.bench)"),
                                 ("viz", "cnnjax.viz.cli", "draw figures (cnnjax.viz)")):

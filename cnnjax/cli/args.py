@@ -141,11 +141,14 @@ def check_input_shape(model, name: str, shape: tuple[int, ...]) -> None:
     import jax
     import jax.numpy as jnp
 
+    from cnnjax.ops._autotune import static_only
+
     key = jax.random.PRNGKey(0)
     try:
-        jax.eval_shape(lambda x: model.init({"params": key, "dropout": key, "pool": key}, x,
-                                            train=False),
-                       jax.ShapeDtypeStruct((2, *shape), jnp.float32))
+        with static_only():  # an abstract trace: nothing to measure
+            jax.eval_shape(lambda x: model.init({"params": key, "dropout": key, "pool": key},
+                                                x, train=False),
+                           jax.ShapeDtypeStruct((2, *shape), jnp.float32))
     except (ValueError, TypeError) as e:
         raise UsageError(f"--input-shape {','.join(map(str, shape))} is too small or otherwise "
                          f"unfit for {name}: {first_line(e)}") from None

@@ -9,7 +9,7 @@ import sys as _sys
 # Each family owns one block below; keep the blocks separate.
 
 # --- convolution (_conv.py over _conv_*.py, _im2col.py, _receptive_field.py) ---
-from cnnjax.ops._conv import conv, conv_impl, conv_transpose
+from cnnjax.ops._conv import ConvChoice, conv, conv_choice, conv_impl, conv_transpose
 from cnnjax.ops._conv_geometry import conv_output_shape
 from cnnjax.ops._conv_impls import CONV_IMPLS
 from cnnjax.ops._conv_matrix import conv_matrix

@@ -1,4 +1,4 @@
-"""Convolution front end: ``conv``, ``conv_transpose`` and ``conv_impl``.
+"""Convolution front end: ``conv``, ``conv_transpose``, ``conv_impl`` and ``conv_choice``.
 
 Lecture 3: a convolutional layer computes the cross-correlation
 
@@ -29,7 +29,8 @@ from cnnjax.ops._conv_geometry import (
     window_geometry,
 )
 from cnnjax.ops._conv_impls import conv_impl_fn
-from cnnjax.ops._conv_policy import choose_impl
+from cnnjax.ops._autotune import ConvChoice
+from cnnjax.ops._conv_policy import explain_choice
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _JNP_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -126,8 +127,9 @@ def conv(
       impl: one of ``CONV_IMPLS``: ``'xla'`` (``lax.conv_general_dilated``), ``'im2col'``
         (patches + one matmul per group), ``'fft'`` (the convolution theorem),
         ``'xla_im2col_grad'`` (XLA's forward, im2col's backward) or ``'auto'``: the impl
-        ``conv_impl`` names for the backend and shapes (``'xla'`` off CPU; on CPU a static
-        rule, with the measurements behind it in ``docs/benchmark.md``).
+        ``conv_impl`` names for the backend and shapes (``'xla'`` off CPU; on CPU the fastest
+        impl measured for this configuration when it is first traced, cached on disk: see
+        ``conv_choice``).
       precision: ``lax.Precision`` for the XLA convolution / im2col matmul (unused by
         ``'fft'``).
 
@@ -140,7 +142,7 @@ def conv(
       it picks them -- support reverse mode (``grad``/``vjp``, also nested) but not
       ``jvp``/``jacfwd``; use ``'xla'`` or ``'fft'`` for forward-mode autodiff.
 
-      With ``'fft'`` (which ``'auto'`` picks for large kernels on CPU) one non-finite input
+      With ``'fft'`` (which ``'auto'`` may pick for large kernels on CPU) one non-finite input
       value (inf or NaN) makes the whole output map of its example non-finite -- every
       position of every output channel of its group -- where the direct impls spoil only the
       outputs whose window contains it: the transforms mix all positions.
@@ -162,6 +164,30 @@ def conv(
     return _add_bias(fn(x, w, run, precision), b)
 
 
+def _explain(op: str, x_shape, w_shape, stride, padding, dilation, groups, padding_mode,
+             backend, dtype) -> ConvChoice:
+    """The policy's answer for validated arguments, as ``impl='auto'`` would see them."""
+    if backend is not None and not isinstance(backend, str):
+        checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
+                         f"{backend!r}.", TypeError)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        checks.fail(op, f"dtype must be a floating dtype such as 'float32', got {dtype!r}.",
+                    TypeError)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        checks.fail(op, f"dtype must be a floating dtype such as 'float32', got {dtype!r}.",
+                    TypeError)
+    # Zero sizes pass, as they do in conv: only the layouts are checked here.
+    x_shape = shape_argument(op, "x_shape", x_shape, "(N, *spatial, C_in)", 2, min_value=0)
+    w_shape = shape_argument(op, "w_shape", w_shape, "(*kernel_size, C_in // groups, C_out)", 2,
+                             min_value=0)
+    geom = conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups)
+    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
+    x_shape, run = _explicit_padding(op, x_shape, geom, padding_mode)
+    return explain_choice(x_shape, w_shape, run, backend, dtype=dtype)
+
+
 def conv_impl(
     x_shape: Sequence[int],
     w_shape: Sequence[int],
@@ -172,42 +198,72 @@ def conv_impl(
     groups: int = 1,
     padding_mode: str = "zeros",
     backend: str | None = None,
+    dtype: Any = "float32",
 ) -> str:
     """The implementation ``conv(..., impl='auto')`` runs for these shapes and arguments.
 
     The same validation as ``conv`` (on shapes instead of arrays), then the dispatch policy:
-    off CPU ``'xla'``; on CPU a static rule over the kernel size, the channels and an FFT
-    cost ratio, documented with the measurements behind it in ``docs/benchmark.md``
-    ("Why `auto` picks what it picks").
+    off CPU ``'xla'``; on CPU the fastest impl measured on this machine for exactly this
+    configuration (timed on first use, then read from the cache, see ``conv_choice``), or,
+    with ``CNNJAX_AUTOTUNE=0``, a static rule over the kernel size, the channels and an FFT
+    cost ratio, documented in ``docs/benchmark.md`` ("Why `auto` picks what it picks").
 
     Args:
       x_shape: input shape ``(N, *spatial, C_in)`` with 1, 2 or 3 spatial dims.
       w_shape: kernel shape ``(*kernel_size, C_in // groups, C_out)``.
       stride, padding, dilation, groups, padding_mode: as in ``conv``.
       backend: ``'cpu'``, ``'gpu'``, ``'tpu'``, ...; ``jax.default_backend()`` when ``None``.
+      dtype: the (promoted) dtype of the convolution.
 
     Returns:
       A name in ``CONV_IMPLS`` other than ``'auto'``; on that backend
       ``conv(x, w, impl=name, ...)`` computes exactly what ``impl='auto'`` does.
 
     Example:
-      >>> conv_impl((128, 28, 28, 1), (5, 5, 1, 20), padding=2, backend="cpu")  # LeNet5 conv1
-      'xla_im2col_grad'
       >>> conv_impl((128, 14, 14, 20), (5, 5, 20, 50), padding=2, backend="gpu")
       'xla'
     """
-    op = "conv_impl"
-    if backend is not None and not isinstance(backend, str):
-        checks.fail(op, f"backend must be a platform name such as 'cpu', or None, got "
-                         f"{backend!r}.", TypeError)
-    # Zero sizes pass, as they do in conv: only the layouts are checked here.
-    x_shape = shape_argument(op, "x_shape", x_shape, "(N, *spatial, C_in)", 2, min_value=0)
-    w_shape = shape_argument(op, "w_shape", w_shape, "(*kernel_size, C_in // groups, C_out)", 2,
-                             min_value=0)
-    geom = conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups)
-    checks.check_choice(padding_mode, PADDING_MODES, op, "padding_mode")
-    x_shape, run = _explicit_padding(op, x_shape, geom, padding_mode)
-    return choose_impl(x_shape, w_shape, run, backend)
+    return _explain("conv_impl", x_shape, w_shape, stride, padding, dilation, groups,
+                    padding_mode, backend, dtype).impl
+
+
+def conv_choice(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "VALID",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    backend: str | None = None,
+    dtype: Any = "float32",
+) -> ConvChoice:
+    """What ``conv(..., impl='auto')`` runs for this configuration, and why.
+
+    On the default CPU backend the first call for a configuration (shapes, dtype, geometry)
+    times every applicable impl's forward+backward pass on random data (a second or two) and
+    stores the fastest in ``$CNNJAX_CACHE_DIR/autotune-<machine>.json`` (default directory
+    ``~/.cache/cnnjax``); later calls and later processes on the same machine, jax and
+    cnnjax versions read it. ``CNNJAX_AUTOTUNE=0``, another backend or a multi-process run
+    use the static rule instead. ``conv`` asks the same question when it is traced.
+
+    Args:
+      x_shape, w_shape, stride, padding, dilation, groups, padding_mode, backend, dtype: as
+        in ``conv_impl``.
+
+    Returns:
+      ``ConvChoice(impl, source, reason, times_ms, cache_path)``: ``source`` is ``'tuned'``
+      (measured by this call), ``'cache'`` (measured earlier) or ``'static'`` (the static
+      rule, ``reason`` says why); ``times_ms`` are the forward+backward milliseconds of the
+      measured impls.
+
+    Example:
+      >>> conv_choice((128, 28, 28, 1), (3, 3, 1, 32), backend="gpu").source
+      'static'
+    """
+    return _explain("conv_choice", x_shape, w_shape, stride, padding, dilation, groups,
+                    padding_mode, backend, dtype)
 
 
 def conv_transpose(

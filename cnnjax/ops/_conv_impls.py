@@ -31,12 +31,13 @@ class ConvImpl(NamedTuple):
 
 def conv_auto(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> jax.Array:
     """``impl='auto'``: runs the implementation ``choose_impl`` names for these shapes."""
-    return _REGISTRY[choose_impl(x.shape, w.shape, geom)].fn(x, w, geom, precision)
+    name = choose_impl(x.shape, w.shape, geom, dtype=x.dtype, precision=precision)
+    return _REGISTRY[name].fn(x, w, geom, precision)
 
 
 _REGISTRY: dict[str, ConvImpl] = {
     "auto": ConvImpl(conv_auto, "the impl choose_impl names for the backend and shapes "
-                                "(on CPU the measured static rule StaticRule)"),
+                                "(on CPU the fastest measured, cached on disk)"),
     "xla": ConvImpl(conv_xla, "lax.conv_general_dilated: XLA's convolution (cuDNN, oneDNN, "
                               "TPU emitters)"),
     "im2col": ConvImpl(conv_im2col, "patches + one matmul per group, matmul backward "

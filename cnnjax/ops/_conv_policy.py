@@ -1,17 +1,21 @@
 """Which convolution implementation ``impl='auto'`` runs: the dispatch policy.
 
-``choose_impl`` is the one question ``impl='auto'`` asks. Today it is answered by
-``StaticRule``, a fixed rule over the shapes with named thresholds; a policy that measures
-instead needs only a ``choose`` method of the same signature (``ConvPolicy``).
+``choose_impl`` is the one question ``impl='auto'`` asks (``explain_choice`` also says why).
+On CPU it is answered by measurement (``_autotune.py``: every applicable impl timed once per
+configuration, the fastest cached on disk); ``StaticRule``, a fixed rule over the shapes
+with named thresholds, answers off CPU, with ``CNNJAX_AUTOTUNE=0``, in multi-process runs
+and when measuring fails.
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import jax
 
+from cnnjax.ops import _autotune
+from cnnjax.ops._autotune import ConvChoice
 from cnnjax.ops._conv_fft import direct_over_product
 from cnnjax.ops._conv_geometry import ConvGeometry
 
@@ -26,7 +30,9 @@ class ConvPolicy(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class StaticRule:
-    """The ``impl='auto'`` rule: a fixed choice from the backend and the shapes.
+    """The static ``impl='auto'`` rule: a fixed choice from the backend and the shapes.
+
+    It answers when nothing is measured (see ``explain_choice``).
 
     In this order:
 
@@ -95,8 +101,29 @@ class StaticRule:
 STATIC_RULE: ConvPolicy = StaticRule()
 
 
+def explain_choice(x_shape: Sequence[int], w_shape: Sequence[int], geometry: ConvGeometry,
+                   backend: str | None = None, *, dtype: Any = "float32",
+                   precision: Any = None) -> ConvChoice:
+    """The impl ``impl='auto'`` runs for this configuration, and why (an ``_autotune.ConvChoice``).
+
+    Measured (``_autotune.tuned_choice``) on the default CPU backend unless
+    ``_autotune.disabled_reason`` names a reason not to; otherwise ``StaticRule``.
+    """
+    backend = backend or jax.default_backend()
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    static = STATIC_RULE.choose(x_shape, w_shape, geometry, backend)
+    reason = _autotune.disabled_reason(backend)
+    if reason is not None:
+        choice = ConvChoice(static, "static", reason, {}, None)
+    else:
+        choice = _autotune.tuned_choice(x_shape, w_shape, dtype, geometry, precision, static)
+    _autotune.notify(x_shape, w_shape, geometry, dtype, choice)
+    return choice
+
+
 def choose_impl(x_shape: Sequence[int], w_shape: Sequence[int], geometry: ConvGeometry,
-                backend: str | None = None) -> str:
-    """The impl ``impl='auto'`` runs for these shapes (``jax.default_backend()`` if ``None``)."""
-    return STATIC_RULE.choose(tuple(x_shape), tuple(w_shape), geometry,
-                              backend or jax.default_backend())
+                backend: str | None = None, *, dtype: Any = "float32",
+                precision: Any = None) -> str:
+    """The impl ``impl='auto'`` runs (``jax.default_backend()`` if ``backend`` is ``None``)."""
+    return explain_choice(x_shape, w_shape, geometry, backend, dtype=dtype,
+                          precision=precision).impl

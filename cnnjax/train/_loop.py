@@ -15,6 +15,7 @@ import optax
 
 from cnnjax.data import (Dataset, as_dataset, batch_indices, normalization_stats, normalize,
                          random_crop_flip, take)
+from cnnjax.ops._autotune import static_only
 from cnnjax.train import _parallel, _validate
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._fingerprint import difference, run_fingerprint, stable_repr
@@ -315,13 +316,15 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     except TypeError:  # an unhashable model/optimizer/schedule: build uncached
         lr_schedule, tx = _cached_optimizer.__wrapped__(*opt_args)
         init, train_step, eval_step = _steps.__wrapped__(model, tx, augment_fn, mesh)
-    variables = _validate.check_model(model, train, test)
+    with static_only():  # abstract / init traces: their convs never run for their results
+        variables = _validate.check_model(model, train, test)
     repl = _parallel.replicated(mesh)
     rows = _parallel.batch_sharding(mesh)
     mean, std = normalization_stats(train.images)
     mean_d, std_d = (jax.device_put(a, repl) for a in (mean, std))
     root = jax.device_put(jax.random.PRNGKey(seed), repl)
-    state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d)
+    with static_only():
+        state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d)
 
     fingerprint = run_fingerprint(
         model=model, variables=variables, train=train, test=test, optimizer=optimizer,

@@ -44,7 +44,7 @@ def test_conv_suite_reports_every_contender(tmp_path, capsys):
     (row,) = result["conv"]
     assert row["layer"] == "lenet5.conv2"
     for key in ("fwd_gflops", "fwd_bwd_gflops"):
-        assert set(row[key]) == {"xla", "im2col", "fft", "auto", "flax"}
+        assert set(row[key]) == {"xla", "im2col", "xla_im2col_grad", "fft", "auto", "flax"}
         assert all(v > 0 and math.isfinite(v) for v in row[key].values())
     # GFLOP/s and ms are two views of the same measurement: 2*N*HW*Co*k*k*Ci / t.
     flops = 2 * 2 * 14 * 14 * 50 * 5 * 5 * 20
@@ -52,6 +52,27 @@ def test_conv_suite_reports_every_contender(tmp_path, capsys):
     assert row["fwd_gflops"]["xla"] == pytest.approx(flops / row["fwd_ms"]["xla"] / 1e6)
     assert "### Conv layers, forward+backward" in text and "geometric mean" in text
     assert "PyTorch rows skipped" in text
+    # What auto ran, how it was chosen (the suite runs with measuring off) and the fastest.
+    assert (row["auto_source"], row["batch"]) == ("static", 2)
+    ms = row["fwd_bwd_ms"]
+    assert row["best_impl"] == min(("xla", "im2col", "xla_im2col_grad", "fft"), key=ms.get)
+    assert row["auto_over_best_fwd_bwd"] == pytest.approx(ms["auto"] / ms[row["best_impl"]])
+    assert "ms per impl and what `auto` ran" in text
+
+
+def test_conv_suite_grouped_layers_and_auto_measured(tmp_path, capsys, autotune, monkeypatch):
+    from cnnjax.ops import _autotune
+    monkeypatch.setattr(_autotune, "_MIN_ROUNDS", 1)
+    monkeypatch.setattr(_autotune, "_MAX_ROUNDS", 1)
+    monkeypatch.setattr(_autotune, "_MIN_FLOPS", 0)
+    monkeypatch.setattr(_autotune, "_FAST_ENOUGH_S", 0)
+    result, text = _run(tmp_path, capsys, "--suite", "conv", "--layers", "depthwise.32x32x16",
+                        "--batch", "2")
+    (row,) = result["conv"]
+    assert row["shape"] == "2x32x32x16 k3 s1 p1 g16 -> 16"
+    assert row["auto_source"] == "tuned" and row["auto_impl"] in row["auto_tuning_ms"]
+    assert row["gflop_fwd"] == pytest.approx(2 * 2 * 32 * 32 * 16 * 9 / 1e9)
+    assert "'auto' within 5% of the fastest impl" in text
 
 
 def test_pool_suite_is_relative_to_max_pool(tmp_path, capsys):
@@ -126,8 +147,10 @@ def test_targets_are_checked_against_the_measurements():
         "train": {"rows": [{"model": "mnistnet", "cnnjax_over_torch": 0.9,
                             "flax_over_cnnjax": 2.0}],
                   "bn_fold": {"speedup": 1.1}},
-        "conv": [{"layer": "a", "auto_over_xla_fwd_bwd": 12.0},
-                 {"layer": "b", "auto_over_xla_fwd_bwd": 0.9}],
+        "conv": [{"layer": "a", "auto_over_xla_fwd_bwd": 12.0, "batch": 128,
+                  "auto_over_best_fwd_bwd": 1.0, "auto_impl": "im2col", "best_impl": "im2col"},
+                 {"layer": "b", "auto_over_xla_fwd_bwd": 0.9, "batch": 16,
+                  "auto_over_best_fwd_bwd": 1.04, "auto_impl": "im2col", "best_impl": "xla"}],
         "fft": [{"kernel": 3, "fft_over_xla_fwd": 0.2, "fft_over_xla_fwd_bwd": 0.3,
                  "auto_impl": "im2col"},
                 {"kernel": 11, "fft_over_xla_fwd": 2.0, "fft_over_xla_fwd_bwd": 3.0,
@@ -138,6 +161,7 @@ def test_targets_are_checked_against_the_measurements():
     assert not met["mnistnet step ≥ 3× faster than plain Flax"]
     assert met["conv fwd+bwd, 'auto' over 'xla', geometric mean ≥ 3×"]  # sqrt(12 * 0.9) = 3.3
     assert not met["no conv layer fwd+bwd slower than 'xla' by > 5%"]
+    assert met["conv fwd+bwd, 'auto' within 5% of the fastest impl on every layer"]
     assert met["k=11 on 64×64: 'fft' faster than 'xla'"]
     assert not met["k=11 on 64×64: 'auto' uses 'fft'"]
     assert not any("k=3" in t for t in met)
