@@ -34,7 +34,8 @@ def describe_hyperparameters(hyperparameters: Mapping[str, Any]) -> str:
 
 
 def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]] | None = None,
-                 *, command: str | None = None, plots: bool = True) -> Path:
+                 *, command: str | None = None, plots: bool = True,
+                 baseline: str = "max") -> Path:
     """Writes ``out_dir/report.md`` (and the PNG plots it embeds).
 
     Args:
@@ -44,6 +45,7 @@ def write_report(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]
             default: the commands recorded with the runs.
         plots: draw the plots with :func:`cnnjax.ablation.plot_ablation` (needs matplotlib; when
             it is not installed the report says so and keeps the tables).
+        baseline: the pool variant other variants are compared with.
 
     Returns:
         The path of the report.
