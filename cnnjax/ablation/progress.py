@@ -137,7 +137,7 @@ class StudyProgress:
         self._left[index] = self._units[index].epochs - done_epochs
         self._tick = time.perf_counter()
         if self._live is not None:
-            self._live.update(self._line(index, done_epochs + 1, None, running=True))
+            self._show(self._line(index, done_epochs + 1, None, running=True))
 
     def epoch(self, index: int, epoch: int, accuracies: Sequence[float | None] | None,
               seconds: float | None = None) -> str:
@@ -154,8 +154,9 @@ class StudyProgress:
         line = self._line(index, epoch, accuracies)
         if self._live is not None:
             if epoch == self._units[index].epochs:
-                self._console.print(line)
-            self._live.update(line if epoch < self._units[index].epochs else "")
+                # A finished unit's last line stays above the live one.
+                self._console.print(line, markup=False, highlight=False)
+            self._show(line if epoch < self._units[index].epochs else "")
         else:
             print(line, file=self._stream, flush=True)
         return line
@@ -164,6 +165,10 @@ class StudyProgress:
         """Seconds the study still needs, by :func:`estimate_remaining`."""
         return estimate_remaining(self._first, self._steady,
                                   list(zip(self._fresh, self._left)))
+
+    def _show(self, line: str) -> None:
+        from rich.text import Text  # plain text: "[cell 3/25]" is not rich markup
+        self._live.update(Text(line))
 
     def _line(self, index: int, epoch: int, accuracies, running: bool = False) -> str:
         line = format_line(self._units[index], epoch, accuracies, self.eta())
