@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnjax.ablation._job import Job, _epochs_on_disk
+from cnnjax.ablation._job import RUNS_DIR, Job, _epochs_on_disk  # noqa: F401 (RUNS_DIR is public)
 from cnnjax.ablation.progress import StudyProgress, Unit
 from cnnjax.ablation.report import write_report
 from cnnjax.ablation.results import _canonical, load_results, results_path, run_key
