@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
 
 _OP = "run_ablation"
 
+#: ``vectorize_seeds='auto'`` trains seeds together only when a short measurement finds the
+#: vectorised step at least this much faster than the seeds' steps one after another.
+AUTO_MIN_SPEEDUP = 1.1
+
 
 def _fail(message: str, exc: type[Exception] = ValueError) -> None:
     raise exc(f"{_OP}: {message}")
@@ -141,10 +145,15 @@ def run_ablation(
         vectorize_seeds: train the pending seeds of a grid cell together as one vectorised
             program (:func:`cnnjax.train._seeds.fit_seeds`, ``jax.vmap`` over the seeds) —
             ``True``, ``False``, or ``'auto'``: on when the backend is the CPU, one device
-            is used and the estimated memory of the seeds
+            is used, the estimated memory of the seeds
             (:func:`~cnnjax.train._seeds.estimate_memory_bytes`: parameters, gradient,
             Adam moments and one batch's activations of every seed) is at most half the
-            free host memory. Vectorised training runs on one device without sharding, so
+            free host memory, and it pays: per (model, dataset), before training,
+            :func:`~cnnjax.train._seeds.measure_speedup` times a few steps of both programs
+            and vectorising needs at least :data:`AUTO_MIN_SPEEDUP` (XLA:CPU runs vmapped
+            convolutions as grouped ones, which can make the vectorised step slower than
+            the seeds' steps one after another; the one-seed step it compiles is reused).
+            Vectorised training runs on one device without sharding, so
             with more than one device the seeds run one by one (``True`` is then an error).
             A cell with one pending seed always runs alone. Results, run ids, the records'
             fields and resuming do not depend on the mode; only the timings do (the
@@ -157,7 +166,7 @@ def run_ablation(
         baseline: the pool variant the report compares the others with; must be one of
             ``pools``. Default: ``'max'`` when it is in the grid, else the first pool.
         command: the command line quoted in the report.
-        progress: show ``fit``'s per-epoch progress bar.
+        progress: show ``fit``'s per-epoch progress bar (runs of one seed).
         monitor: a :class:`~cnnjax.ablation.progress.StudyProgress` told about every unit
             and epoch (the CLI's live line).
         log: called with one line of text before each training program.
@@ -252,9 +261,13 @@ def run_ablation(
                   _subset(cdata.load(d, "test", data_dir=data_dir), limit))
               for d in datasets if d in {g[0] for g in pending}}
     cells = [(d, m, p) for d in datasets for m in models for p in pools]
-    vectorize = {(d, m): _vectorize(vectorize_seeds, n_devices, cmodels, m, loaded[d][0],
-                                    len(seeds), batch_size)
-                 for d in loaded for m in models}
+    vectorize = {}
+    for d, m in dict.fromkeys((g[0], g[1]) for g in pending):
+        cell_pending = [sum(1 for g in pending if g[:2] == (d, m) and g[3] == p)
+                        for p in pools]
+        first = pools[int(np.argmax(cell_pending))]
+        vectorize[d, m] = _vectorize(vectorize_seeds, n_devices, cmodels, m, first,
+                                     loaded[d][0], max(cell_pending), hyperparameters)
     units: list[Unit] = []
     for d, m, s, p in pending:
         cell_seeds = tuple(int(x) for x in seeds if (d, m, x, p) in pending)
@@ -285,10 +298,10 @@ def run_ablation(
     return records
 
 
-def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, train,
-               n_seeds: int, batch_size: int) -> bool:
+def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, pool: str, train,
+               n_seeds: int, hyperparameters: dict) -> bool:
     """Whether the seeds of this (model, dataset) train together (see ``run_ablation``)."""
-    if mode is not True and (mode is False or n_devices > 1):
+    if mode is not True and (mode is False or n_devices > 1 or n_seeds < 2):
         return False
     if mode is True:
         return True
@@ -297,7 +310,14 @@ def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, train
     from cnnjax.train import _seeds
     if jax.default_backend() != "cpu":
         return False
-    model = cmodels.get(model_name, num_classes=train.num_classes, pool="max")
-    need = _seeds.estimate_memory_bytes(model, train.images[:1], n_seeds, batch_size)
+    model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
+    hp = hyperparameters
+    need = _seeds.estimate_memory_bytes(model, train.images[:1], n_seeds, hp["batch_size"])
     free = _seeds.available_memory_bytes()
-    return free is not None and need <= free // 2
+    if free is None or need > free // 2:
+        return False
+    speedup = _seeds.measure_speedup(
+        model, train, seeds=n_seeds, batch_size=hp["batch_size"],
+        learning_rate=hp["learning_rate"], optimizer=hp["optimizer"],
+        schedule=hp["schedule"], epochs=hp["epochs"])
+    return speedup >= AUTO_MIN_SPEEDUP

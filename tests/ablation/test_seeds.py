@@ -208,3 +208,29 @@ def test_killed_vectorised_cell_resumes(tmp_path):
 def test_bad_arguments(tmp_path, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         run_ablation(tmp_path, **{**GRID, **kwargs})
+
+
+def test_measure_speedup_is_a_positive_ratio(digits):
+    from cnnjax.train._seeds import measure_speedup
+
+    model = models.get("lenet5", num_classes=10, pool="max")
+    speedup = measure_speedup(model, digits[0], seeds=2, batch_size=32, learning_rate=1e-3,
+                              steps=2)
+    assert np.isfinite(speedup) and speedup > 0
+
+
+@pytest.mark.parametrize("speedup, together", [(2.0, 2), (1.0, 1)])
+def test_auto_vectorises_only_when_it_measures_faster(tmp_path, monkeypatch, speedup, together):
+    from cnnjax.train import _seeds
+
+    calls = []
+
+    def fake(model, train, *, seeds, **kwargs):
+        calls.append(seeds)
+        return speedup
+
+    monkeypatch.setattr(_seeds, "measure_speedup", fake)
+    records = run_ablation(tmp_path, seeds=(0, 1), vectorize_seeds="auto",
+                           **{**GRID, "pools": ("max",), "epochs": 1, "limit": 64})
+    assert calls == [2]
+    assert [r["vectorized_seeds"] for r in records] == [together] * 2
