@@ -215,13 +215,13 @@ def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
     code, out, err = _run(capsys, *argv)
     assert code == 0, err
     assert "| `max` |" in out and "report: " in out
-    assert "[1/1] lenet5 on digits, pool=max, seed=0" in err
+    assert "[cell 1/1] lenet5 digits pool=max seeds=0 epoch 1/1 · test acc " in err
     (record,) = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
     assert record["hyperparameters"]["epochs"] == 1
     assert "cnnjax ablate --out" in (out_dir / "report.md").read_text()
-    # Re-running trains nothing: no per-run log line, same single record.
+    # Re-running trains nothing: no progress line, same single record.
     code, out, err = _run(capsys, *argv)
-    assert code == 0 and "[1/1]" not in err
+    assert code == 0 and "[cell" not in err
     assert len((out_dir / "results.jsonl").read_text().splitlines()) == 1
     code, out, _ = _run(capsys, "ablate", "--out", str(out_dir), "--report-only", "--no-plots")
     assert code == 0 and "| `max` |" in out

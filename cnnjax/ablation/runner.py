@@ -1,23 +1,19 @@
 """Running the grid: every (pool, model, dataset, seed), resumable, each run recorded when done."""
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 import math
 import os
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnjax.ablation._job import RUNS_DIR, Job, _epochs_on_disk  # noqa: F401 (RUNS_DIR is public)
+from cnnjax.ablation.progress import StudyProgress, Unit
 from cnnjax.ablation.report import write_report
-from cnnjax.ablation.results import (_canonical, append_record, load_results, results_path,
-                                     run_id, run_key)
+from cnnjax.ablation.results import _canonical, load_results, results_path, run_key
 from cnnjax.layers import pool_specs
-
-RUNS_DIR = "runs"
 
 # Chosen by measurement (see experiments/pooling_ablation.py): on 2 CPU cores the default
 # grid (12 pools × 3 seeds of LeNet5 on 8×8 digits) takes a few minutes, and by epoch 20
@@ -29,11 +25,15 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "optimizer": "adam",
     "schedule": "constant",
+    "shift": 2,
+    "shift_trials": 5,
 }
 
 _OP = "run_ablation"
 
-_OP = "run_ablation"
+#: ``vectorize_seeds='auto'`` trains seeds together only when a short measurement finds the
+#: vectorised step at least this much faster than the seeds' steps one after another.
+AUTO_MIN_SPEEDUP = 1.1
 
 
 def _fail(message: str, exc: type[Exception] = ValueError) -> None:
@@ -93,45 +93,6 @@ def _subset(data: Any, limit: int | None) -> Any:
     return data._replace(images=data.images[:limit], labels=data.labels[:limit])
 
 
-def _final_record(pool: str, model_name: str, dataset: str, seed: int,
-                  hyperparameters: Mapping[str, Any], rid: str, params: int,
-                  history: Sequence[Mapping[str, Any]], seconds_total: float,
-                  devices: int, command: str | None) -> dict:
-    history = [{k: (float(v) if isinstance(v, (float, np.floating)) else
-                    int(v) if isinstance(v, (int, np.integer)) else v)
-                for k, v in h.items()} for h in history]
-    epoch_seconds = [h["seconds"] for h in history]
-    # The first epoch includes compiling the train and eval steps; leaving it out makes the
-    # column compare the pooling ops, not XLA.
-    steady = epoch_seconds[1:] or epoch_seconds
-    last = history[-1]
-    import jax
-
-    from cnnjax import __version__
-    return {
-        "run_id": rid,
-        "pool": pool,
-        "model": model_name,
-        "dataset": dataset,
-        "seed": int(seed),
-        "hyperparameters": dict(hyperparameters),
-        "params": int(params),
-        "history": history,
-        "epochs_trained": len(history),
-        "test_accuracy": float(last["test_accuracy"]),
-        "test_loss": float(last["test_loss"]),
-        "train_accuracy": float(last["train_accuracy"]),
-        "train_loss": float(last["train_loss"]),
-        "seconds_per_epoch": float(np.mean(steady)),
-        "first_epoch_seconds": float(epoch_seconds[0]),
-        "seconds_total": float(seconds_total),
-        "devices": int(devices),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"cnnjax": __version__, "jax": jax.__version__},
-        "command": command,
-    }
-
-
 def run_ablation(
     out_dir: str | os.PathLike,
     *,
@@ -145,14 +106,19 @@ def run_ablation(
     optimizer: str = DEFAULTS["optimizer"],
     schedule: str = DEFAULTS["schedule"],
     limit: int | None = None,
+    shift: int = DEFAULTS["shift"],
+    shift_trials: int = DEFAULTS["shift_trials"],
     data_dir: str | os.PathLike | None = None,
     devices: int | None = None,
+    vectorize_seeds: bool | str = "auto",
     cache_dir: str | os.PathLike | None = "auto",
     keep_checkpoints: bool = False,
     report: bool = True,
     plots: bool = True,
+    baseline: str | None = None,
     command: str | None = None,
     progress: bool = False,
+    monitor: StudyProgress | None = None,
     log: Callable[[str], None] | None = None,
     callback: Callable[[dict], None] | None = None,
     on_epoch_end: Callable[[str, dict], None] | None = None,
@@ -171,27 +137,54 @@ def run_ablation(
             ``cnnjax.train.fit``.
         limit: if given, train and test on the first ``limit`` examples of each split
             (quick looks and tests); part of the hyperparameters.
+        shift, shift_trials: the largest shift in pixels and the number of shift pairs per
+            test image of the shift-consistency measurement
+            (:func:`cnnjax.ablation.shift.shift_consistency`); part of the hyperparameters.
         data_dir: where ``cnnjax.data.load`` looks for downloaded datasets.
         devices: number of local devices ``fit`` shards each batch over (default: all).
+        vectorize_seeds: train the pending seeds of a grid cell together as one vectorised
+            program (:func:`cnnjax.train._seeds.fit_seeds`, ``jax.vmap`` over the seeds) —
+            ``True``, ``False``, or ``'auto'``: on when the backend is the CPU, one device
+            is used, the estimated memory of the seeds
+            (:func:`~cnnjax.train._seeds.estimate_memory_bytes`: parameters, gradient,
+            Adam moments and one batch's activations of every seed) is at most half the
+            free host memory, and it pays: per (model, dataset), before training,
+            :func:`~cnnjax.train._seeds.measure_speedup` times a few steps of both programs
+            and vectorising needs at least :data:`AUTO_MIN_SPEEDUP` (XLA:CPU runs vmapped
+            convolutions as grouped ones, which can make the vectorised step slower than
+            the seeds' steps one after another; the one-seed step it compiles is reused).
+            Vectorised training runs on one device without sharding, so
+            with more than one device the seeds run one by one (``True`` is then an error).
+            A cell with one pending seed always runs alone. Results, run ids, the records'
+            fields and resuming do not depend on the mode; only the timings do (the
+            record's ``vectorized_seeds`` says how many seeds shared the program).
         cache_dir: JAX persistent compilation cache; ``'auto'`` → :func:`default_cache_dir`,
             ``None`` leaves JAX's configuration alone.
         keep_checkpoints: keep ``runs/<run id>/`` after a run is recorded (default: delete
             it; checkpoints exist to resume interrupted runs).
         report, plots: write ``report.md`` (and its PNGs) when the grid is done.
+        baseline: the pool variant the report compares the others with; must be one of
+            ``pools``. Default: ``'max'`` when it is in the grid, else the first pool.
         command: the command line quoted in the report.
-        progress: show ``fit``'s per-epoch progress bar.
-        log: called with one line of text before each run (the CLI prints it).
+        progress: show ``fit``'s per-epoch progress bar (runs of one seed).
+        monitor: a :class:`~cnnjax.ablation.progress.StudyProgress` told about every unit
+            and epoch (the CLI's live line).
+        log: called with one line of text before each training program.
         callback: called with each new record right after it is saved.
         on_epoch_end: called with ``(run id, history entry)`` after each epoch's checkpoint
-            is written.
+            is written (once per seed when seeds train together).
 
     Returns:
         The records of the grid's runs (newly trained and previously finished), grid order.
 
     Every finished run is one line of ``out_dir/results.jsonl`` with keys ``run_id, pool,
     model, dataset, seed, hyperparameters, params, history, epochs_trained, test_accuracy,
-    test_loss, train_accuracy, train_loss, seconds_per_epoch, first_epoch_seconds,
-    seconds_total, devices, finished, versions, command``.
+    test_loss, train_accuracy, train_loss, consistency, shifted_accuracy, steps_per_second,
+    peak_memory_bytes, vectorized_seeds, seconds_per_epoch, first_epoch_seconds,
+    seconds_total, devices, finished, versions, command``. ``steps_per_second`` is the
+    optimizer steps per second of the epochs after the first (which includes compiling);
+    ``peak_memory_bytes`` is the device's process-wide peak allocation when the run ends,
+    ``None`` on the CPU backend, which does not report it.
     """
     pools = _check_names(pool_specs.POOL_SPECS if pools is None else pools, "pools")
     models = tuple(m.lower() for m in _check_names(models, "models"))
@@ -213,6 +206,15 @@ def run_ablation(
         _fail(f"learning_rate must be a positive finite number, got {learning_rate!r}.")
     if limit is not None:
         limit = _check_positive_int(limit, "limit")
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+        _fail(f"shift must be an int >= 0, got {shift!r}.")
+    shift_trials = _check_positive_int(shift_trials, "shift_trials")
+    if not (isinstance(vectorize_seeds, bool) or vectorize_seeds == "auto"):
+        _fail(f"vectorize_seeds must be True, False or 'auto', got {vectorize_seeds!r}.")
+    if baseline is None:
+        baseline = "max" if "max" in pools else pools[0]
+    elif baseline not in pools:
+        _fail(f"baseline must be one of the pools ({', '.join(pools)}), got {baseline!r}.")
 
     out_dir = Path(out_dir)
     try:
@@ -229,7 +231,6 @@ def run_ablation(
 
     from cnnjax import data as cdata
     from cnnjax import models as cmodels
-    from cnnjax import train as ctrain
 
     for m in models:
         if m.lower() not in cmodels.NAMES:
@@ -242,53 +243,82 @@ def run_ablation(
         enable_compilation_cache(default_cache_dir() if cache_dir == "auto" else cache_dir)
 
     n_devices = jax.local_device_count() if devices is None else int(devices)
+    if vectorize_seeds is True and n_devices > 1:
+        _fail(f"vectorize_seeds=True trains on one device, so devices must be 1, got "
+              f"{n_devices}.")
     hyperparameters = {"epochs": epochs, "batch_size": batch_size,
                        "learning_rate": float(learning_rate), "optimizer": optimizer,
-                       "schedule": schedule, "limit": limit}
+                       "schedule": schedule, "limit": limit, "shift": int(shift),
+                       "shift_trials": shift_trials}
     path = results_path(out_dir)
     done = {run_key(r): r for r in load_results(path)}
+    canon = _canonical(hyperparameters)
     grid = [(d, m, s, p) for d in datasets for m in models for s in seeds for p in pools]
+    pending = [g for g in grid if (g[3], g[1], g[0], int(g[2]), canon) not in done]
     # Load every dataset with pending runs before training anything, so a missing one
     # fails at once rather than after hours of other runs.
-    pending = {d for d, m, s, p in grid
-               if (p, m, d, int(s), _canonical(hyperparameters)) not in done}
     loaded = {d: (_subset(cdata.load(d, "train", data_dir=data_dir), limit),
                   _subset(cdata.load(d, "test", data_dir=data_dir), limit))
-              for d in datasets if d in pending}
-    records: list[dict] = []
-    for i, (dataset, model_name, seed, pool) in enumerate(grid):
-        key = (pool, model_name, dataset, int(seed), _canonical(hyperparameters))
-        if key in done:
-            records.append(done[key])
+              for d in datasets if d in {g[0] for g in pending}}
+    cells = [(d, m, p) for d in datasets for m in models for p in pools]
+    vectorize = {}
+    for d, m in dict.fromkeys((g[0], g[1]) for g in pending):
+        cell_pending = [sum(1 for g in pending if g[:2] == (d, m) and g[3] == p)
+                        for p in pools]
+        first = pools[int(np.argmax(cell_pending))]
+        vectorize[d, m] = _vectorize(vectorize_seeds, n_devices, cmodels, m, first,
+                                     loaded[d][0], max(cell_pending), hyperparameters)
+    units: list[Unit] = []
+    for d, m, s, p in pending:
+        cell_seeds = tuple(int(x) for x in seeds if (d, m, x, p) in pending)
+        together = vectorize[d, m] and len(cell_seeds) > 1
+        if together and any(u.seeds == cell_seeds and (u.dataset, u.model, u.pool) == (d, m, p)
+                            for u in units):
             continue
-        rid = run_id(pool, model_name, dataset, seed, hyperparameters)
-        train_data, test_data = loaded[dataset]
-        workdir = out_dir / RUNS_DIR / rid
-        if log is not None:
-            resumed = " (resuming)" if workdir.exists() else ""
-            log(f"[{i + 1}/{len(grid)}] {model_name} on {dataset}, pool={pool}, "
-                f"seed={seed}{resumed}")
-        model = cmodels.get(model_name, num_classes=train_data.num_classes, pool=pool)
-        start = time.perf_counter()
-        hook = None if on_epoch_end is None else functools.partial(on_epoch_end, rid)
-        result = ctrain.fit(model, train_data, test_data, epochs=epochs, batch_size=batch_size,
-                            learning_rate=learning_rate, seed=int(seed), optimizer=optimizer,
-                            schedule=schedule, workdir=str(workdir), devices=devices,
-                            progress=progress, on_epoch_end=hook)
-        seconds = time.perf_counter() - start
-        params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
-        record = _final_record(pool, model_name, dataset, seed, hyperparameters, rid, params,
-                               result.history, seconds, n_devices, command)
-        append_record(path, record)
-        done[key] = record
-        records.append(record)
-        if not keep_checkpoints:
-            # Only after the record is on disk: killed in between, the run is still recorded.
-            import shutil
-            shutil.rmtree(workdir, ignore_errors=True)
-        if callback is not None:
-            callback(record)
+        units.append(Unit(cells.index((d, m, p)) + 1, len(cells), m, d, p,
+                          cell_seeds if together else (int(s),), epochs))
+    job = Job(out_dir, hyperparameters, loaded, n_devices, devices, command, progress,
+              keep_checkpoints, cmodels, path, done, callback, on_epoch_end, monitor)
+    if monitor is not None:
+        monitor.plan(units, [_epochs_on_disk(job.workdir(u)) for u in units])
+    try:
+        for i, unit in enumerate(units):
+            if log is not None:
+                resumed = " (resuming)" if job.workdir(unit).exists() else ""
+                log(f"[cell {unit.cell}/{unit.cells}] {unit.model} on {unit.dataset}, "
+                    f"pool={unit.pool}, seed{'s' if len(unit.seeds) > 1 else ''}="
+                    f"{','.join(map(str, unit.seeds))}{resumed}")
+            job.train(i, unit)
+    finally:
+        if monitor is not None:
+            monitor.close()
+    records = [done[(p, m, d, int(s), canon)] for d, m, s, p in grid]
     if report:
         # Every cell recorded in results.jsonl, not only this grid's.
-        write_report(out_dir, command=command, plots=plots)
+        write_report(out_dir, command=command, plots=plots, baseline=baseline)
     return records
+
+
+def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, pool: str, train,
+               n_seeds: int, hyperparameters: dict) -> bool:
+    """Whether the seeds of this (model, dataset) train together (see ``run_ablation``)."""
+    if mode is not True and (mode is False or n_devices > 1 or n_seeds < 2):
+        return False
+    if mode is True:
+        return True
+    import jax
+
+    from cnnjax.train import _seeds
+    if jax.default_backend() != "cpu":
+        return False
+    model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
+    hp = hyperparameters
+    need = _seeds.estimate_memory_bytes(model, train.images[:1], n_seeds, hp["batch_size"])
+    free = _seeds.available_memory_bytes()
+    if free is None or need > free // 2:
+        return False
+    speedup = _seeds.measure_speedup(
+        model, train, seeds=n_seeds, batch_size=hp["batch_size"],
+        learning_rate=hp["learning_rate"], optimizer=hp["optimizer"],
+        schedule=hp["schedule"], epochs=hp["epochs"])
+    return speedup >= AUTO_MIN_SPEEDUP

@@ -77,7 +77,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
                              "holds none")
         # The report quotes the commands recorded with the runs, not this one.
         report = ablation.write_report(out, records, plots=not args.no_plots,
-                                       baseline=args.baseline)
+                                       baseline=args.baseline or "max")
     else:
         pools = flatten(args.pools) or list(ablation.POOL_SPECS)
         models = flatten(args.models) or ["lenet5"]
@@ -90,25 +90,26 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             load(name, "test", args.data_dir)
         cache = None if args.cache_dir.lower() == "none" else args.cache_dir
 
-        def log(line: str) -> None:
-            if not args.quiet:
-                print(line, file=sys.stderr, flush=True)
-
-        def done(r: dict) -> None:
-            log(f"    test accuracy {100 * r['test_accuracy']:.2f}%, "
-                f"{r['seconds_total']:.1f} s")
+        if args.baseline is not None and args.baseline not in pools:
+            raise UsageError(f"--baseline must be one of the pools ({', '.join(pools)}), "
+                             f"got {args.baseline!r}")
+        monitor = None
+        if not args.quiet:
+            from cnnjax.ablation.progress import StudyProgress
+            monitor = StudyProgress(sys.stderr)
 
         records = ablation.run_ablation(
             out, pools=pools, models=models, datasets=datasets,
             seeds=flatten(args.seeds) or [0, 1, 2], epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.lr,
             optimizer=args.optimizer, schedule=args.schedule, limit=args.limit,
-            data_dir=args.data_dir,
-            devices=args.devices, cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
-            report=False, command=command, progress=False, log=log, callback=done)
-        # Every cell recorded in OUT/results.jsonl, not only this grid's.
-        report = ablation.write_report(out, command=command, plots=not args.no_plots,
-                                       baseline=args.baseline)
+            shift=args.shift, shift_trials=args.shift_trials, data_dir=args.data_dir,
+            devices=args.devices,
+            vectorize_seeds="auto" if args.vectorize_seeds is None else args.vectorize_seeds,
+            cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
+            plots=not args.no_plots, baseline=args.baseline, command=command,
+            progress=False, monitor=monitor)
+        report = out / ablation.REPORT_FILE
     for group in ablation.summarize(records):
         print(f"\n{group.model} on {group.dataset} "
               f"({ablation.describe_hyperparameters(group.hyperparameters)}):\n")

@@ -5,6 +5,7 @@ import argparse
 import importlib
 
 from cnnjax.cli.args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
+from cnnjax.cli.args import nonnegative_int
 from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
 from cnnjax.cli._commands import cmd_tune
 
@@ -119,9 +120,17 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the report from OUT/results.jsonl")
-    p.add_argument("--baseline", default="max", metavar="SPEC",
-                   help="pool spec the report compares every variant with, seed by seed "
+    p.add_argument("--vectorize-seeds", action=argparse.BooleanOptionalAction, default=None,
+                   help="train a cell's seeds together as one vectorised program (default: "
+                        "on with one CPU device when the seeds fit in memory)")
+    p.add_argument("--shift", type=nonnegative_int, default=DEFAULTS["shift"], metavar="N",
+                   help="largest shift in pixels of the shift-consistency measurement "
                         "(default: %(default)s)")
+    p.add_argument("--shift-trials", type=positive_int, default=DEFAULTS["shift_trials"],
+                   metavar="N", help="shift pairs per test image (default: %(default)s)")
+    p.add_argument("--baseline", default=None, metavar="SPEC",
+                   help="pool variant the report compares with (default: max, or the first "
+                        "pool when max is not in the grid)")
     p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
 
     p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,

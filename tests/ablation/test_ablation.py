@@ -298,7 +298,7 @@ def test_grid_killed_after_first_run_then_completed(tmp_path):
         assert (r["pool"], r["model"], r["dataset"], r["seed"]) == (pool, "lenet5", "digits", 0)
         assert r["hyperparameters"] == {
             "epochs": 2, "batch_size": 32, "learning_rate": 1e-3, "optimizer": "adam",
-            "schedule": "constant", "limit": 96}
+            "schedule": "constant", "limit": 96, "shift": 2, "shift_trials": 5}
         assert [h["epoch"] for h in r["history"]] == [1, 2]
         assert r["test_accuracy"] == r["history"][-1]["test_accuracy"]
         assert 0.0 <= r["test_accuracy"] <= 1.0 and np.isfinite(r["test_loss"])
