@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnjax.ablation import _frontend
 from cnnjax.ablation.report import write_report
 from cnnjax.ablation.results import (_canonical, append_record, load_results, results_path,
                                      run_id, run_key)
@@ -156,6 +157,7 @@ def run_ablation(
     log: Callable[[str], None] | None = None,
     callback: Callable[[dict], None] | None = None,
     on_epoch_end: Callable[[str, dict], None] | None = None,
+    frontend: str = "linen",
 ) -> list[dict]:
     """Trains every (pool, model, dataset, seed) of the grid and reports the results.
 
@@ -184,6 +186,9 @@ def run_ablation(
         callback: called with each new record right after it is saved.
         on_epoch_end: called with ``(run id, history entry)`` after each epoch's checkpoint
             is written.
+        frontend: ``'linen'`` (:mod:`cnnjax.models`) or ``'nnx'`` (the :mod:`cnnjax.nnx.models`
+            twin, starting from the linen model's initial parameters for the seed, so both
+            give the same numbers); recorded in the hyperparameters when not ``'linen'``.
 
     Returns:
         The records of the grid's runs (newly trained and previously finished), grid order.
@@ -237,6 +242,7 @@ def run_ablation(
                   f"({', '.join(cmodels.NAMES)}), got {m!r}.")
     for p in pools:
         pool_specs.parse(p)  # raises ValueError listing the valid specs
+    _frontend.check_frontend(frontend, models, _OP)
 
     if cache_dir is not None:
         enable_compilation_cache(default_cache_dir() if cache_dir == "auto" else cache_dir)
@@ -245,6 +251,8 @@ def run_ablation(
     hyperparameters = {"epochs": epochs, "batch_size": batch_size,
                        "learning_rate": float(learning_rate), "optimizer": optimizer,
                        "schedule": schedule, "limit": limit}
+    if frontend != "linen":  # only then: linen results files and run ids stay valid
+        hyperparameters["frontend"] = frontend
     path = results_path(out_dir)
     done = {run_key(r): r for r in load_results(path)}
     grid = [(d, m, s, p) for d in datasets for m in models for s in seeds for p in pools]
@@ -268,7 +276,8 @@ def run_ablation(
             resumed = " (resuming)" if workdir.exists() else ""
             log(f"[{i + 1}/{len(grid)}] {model_name} on {dataset}, pool={pool}, "
                 f"seed={seed}{resumed}")
-        model = cmodels.get(model_name, num_classes=train_data.num_classes, pool=pool)
+        model = _frontend.build_model(frontend, model_name, pool=pool, train_data=train_data,
+                                      seed=int(seed), batch_size=batch_size, devices=devices)
         start = time.perf_counter()
         hook = None if on_epoch_end is None else functools.partial(on_epoch_end, rid)
         result = ctrain.fit(model, train_data, test_data, epochs=epochs, batch_size=batch_size,

@@ -82,6 +82,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true",
                    help="delete the checkpoints in --workdir first and train from scratch")
     _add_train_options(p, epochs=3, batch_size=128, lr=1e-3)
+    p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
+                   help="Flax front end of the model: linen, or its flax.nnx twin starting "
+                        "from the same parameters (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -117,6 +120,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the report from OUT/results.jsonl")
+    p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
+                   help="Flax front end of the models: linen, or their flax.nnx twins starting "
+                        "from the same parameters (default: %(default)s)")
     p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
 
     p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,
