@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnjax.ablation import _frontend
 from cnnjax.ablation.progress import StudyProgress, Unit
 from cnnjax.ablation.results import (
     _canonical,
@@ -80,12 +81,14 @@ class Job:
         import jax
 
         from cnnjax import train as ctrain
-        from cnnjax.train import _seeds
+        from cnnjax.train import _nnx, _seeds
 
         hp = self.hyperparameters
         train_data, test_data = self.loaded[unit.dataset]
-        model = self.cmodels.get(unit.model, num_classes=train_data.num_classes,
-                                 pool=unit.pool)
+        # A seed's NNX twin holds that seed's linen init, so vectorised units are linen.
+        model = _frontend.build_model(hp.get("frontend", "linen"), unit.model, pool=unit.pool,
+                                      train_data=train_data, seed=unit.seeds[0],
+                                      batch_size=hp["batch_size"], devices=self.devices)
         workdir = self.workdir(unit)
         rids = [run_id(unit.pool, unit.model, unit.dataset, s, hp) for s in unit.seeds]
         if self.monitor is not None:
@@ -115,7 +118,8 @@ class Job:
         seconds = time.perf_counter() - start
         mean, std = result.normalization
         variables = {"params": state.params, "batch_stats": state.batch_stats}
-        apply = _predictor(model, len(unit.seeds) > 1)
+        apply = _predictor(_nnx.NnxModel.wrap(model) if _nnx.is_nnx(model) else model,
+                           len(unit.seeds) > 1)
 
         def predict(x):
             return apply(variables, x, mean, std)

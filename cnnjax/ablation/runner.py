@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnjax.ablation import _frontend
 from cnnjax.ablation._job import RUNS_DIR, Job, _epochs_on_disk  # noqa: F401 (RUNS_DIR is public)
 from cnnjax.ablation.progress import StudyProgress, Unit
 from cnnjax.ablation.report import write_report
@@ -122,6 +123,7 @@ def run_ablation(
     log: Callable[[str], None] | None = None,
     callback: Callable[[dict], None] | None = None,
     on_epoch_end: Callable[[str, dict], None] | None = None,
+    frontend: str = "linen",
 ) -> list[dict]:
     """Trains every (pool, model, dataset, seed) of the grid and reports the results.
 
@@ -142,7 +144,8 @@ def run_ablation(
             (:func:`cnnjax.ablation.shift.shift_consistency`); part of the hyperparameters.
         data_dir: where ``cnnjax.data.load`` looks for downloaded datasets.
         devices: number of local devices ``fit`` shards each batch over (default: all).
-        vectorize_seeds: train the pending seeds of a grid cell together as one vectorised
+        vectorize_seeds: train the pending seeds of a grid cell together (linen models; with
+            ``frontend='nnx'`` seeds train one after another) as one vectorised
             program (:func:`cnnjax.train._seeds.fit_seeds`, ``jax.vmap`` over the seeds) —
             ``True``, ``False``, or ``'auto'``: on when the backend is the CPU, one device
             is used, the estimated memory of the seeds
@@ -173,6 +176,9 @@ def run_ablation(
         callback: called with each new record right after it is saved.
         on_epoch_end: called with ``(run id, history entry)`` after each epoch's checkpoint
             is written (once per seed when seeds train together).
+        frontend: ``'linen'`` (:mod:`cnnjax.models`) or ``'nnx'`` (the :mod:`cnnjax.nnx.models`
+            twin, starting from the linen model's initial parameters for the seed, so both
+            give the same numbers); recorded in the hyperparameters when not ``'linen'``.
 
     Returns:
         The records of the grid's runs (newly trained and previously finished), grid order.
@@ -238,6 +244,7 @@ def run_ablation(
                   f"({', '.join(cmodels.NAMES)}), got {m!r}.")
     for p in pools:
         pool_specs.parse(p)  # raises ValueError listing the valid specs
+    _frontend.check_frontend(frontend, models, _OP)
 
     if cache_dir is not None:
         enable_compilation_cache(default_cache_dir() if cache_dir == "auto" else cache_dir)
@@ -246,10 +253,15 @@ def run_ablation(
     if vectorize_seeds is True and n_devices > 1:
         _fail(f"vectorize_seeds=True trains on one device, so devices must be 1, got "
               f"{n_devices}.")
+    if vectorize_seeds is True and frontend != "linen":
+        _fail(f"vectorize_seeds=True trains linen models only (an NNX model starts from its "
+              f"own parameters, one per seed), got frontend={frontend!r}.")
     hyperparameters = {"epochs": epochs, "batch_size": batch_size,
                        "learning_rate": float(learning_rate), "optimizer": optimizer,
                        "schedule": schedule, "limit": limit, "shift": int(shift),
                        "shift_trials": shift_trials}
+    if frontend != "linen":  # only then: linen results files and run ids stay valid
+        hyperparameters["frontend"] = frontend
     path = results_path(out_dir)
     done = {run_key(r): r for r in load_results(path)}
     canon = _canonical(hyperparameters)
@@ -266,8 +278,9 @@ def run_ablation(
         cell_pending = [sum(1 for g in pending if g[:2] == (d, m) and g[3] == p)
                         for p in pools]
         first = pools[int(np.argmax(cell_pending))]
-        vectorize[d, m] = _vectorize(vectorize_seeds, n_devices, cmodels, m, first,
-                                     loaded[d][0], max(cell_pending), hyperparameters)
+        vectorize[d, m] = frontend == "linen" and _vectorize(vectorize_seeds, n_devices, cmodels, m, first,
+                                                             loaded[d][0], max(cell_pending),
+                                                             hyperparameters)
     units: list[Unit] = []
     for d, m, s, p in pending:
         cell_seeds = tuple(int(x) for x in seeds if (d, m, x, p) in pending)

@@ -87,9 +87,10 @@ def markdown(result: dict[str, Any]) -> str:
         names = list(train["rows"][0]["ms"])
         out.append("### Training step (Adam) — ms/step (lower is better)")
         out.append(table(
-            ["model", "batch", *names, "flax/cnnjax", "cnnjax/torch"],
+            ["model", "batch", *names, "flax/cnnjax", "cnnjax/torch", "fit nnx/linen"],
             [[r["model"], str(r["batch"]), *(fmt(r["ms"][n]) for n in names),
-              fmt(r["flax_over_cnnjax"], 2) + "×", fmt(r.get("cnnjax_over_torch"), 2) + "×"]
+              fmt(r["flax_over_cnnjax"], 2) + "×", fmt(r.get("cnnjax_over_torch"), 2) + "×",
+              fmt(r.get("nnx_over_linen"), 3) + "×"]
              for r in train["rows"]]))
         out.append("")
     if train and train.get("bn_fold"):
@@ -173,6 +174,10 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         v = r["flax_over_cnnjax"]
         checks.append({"target": f"{r['model']} step ≥ 3× faster than plain Flax",
                        "measured": f"{v:.2f}×", "met": v >= 3.0})
+        if "nnx_over_linen" in r:
+            v = r["nnx_over_linen"]
+            checks.append({"target": f"{r['model']} fit step: NNX within 5% of linen",
+                           "measured": f"{v:.3f}×", "met": v <= 1.05})
     conv = result.get("conv") or []
     if conv:
         ratios = [r["auto_over_xla_fwd_bwd"] for r in conv]

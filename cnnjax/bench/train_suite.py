@@ -74,6 +74,45 @@ class JaxTrainer:
         return block(loss)
 
 
+class FitStep:
+    """``fit``'s own compiled train step (the cached ``_steps`` of :mod:`cnnjax.train`) for a
+    linen or an NNX model, Adam at a constant learning rate, one device, state donated."""
+
+    def __init__(self, model, images: np.ndarray, labels: np.ndarray,
+                 learning_rate: float = 1e-3):
+        from cnnjax.data import normalization_stats
+        from cnnjax.train import _loop, _nnx, _parallel
+
+        own = None
+        if _nnx.is_nnx(model):  # as fit wraps it
+            model = _nnx.NnxModel.wrap(model)
+            own = model.variables()
+        mesh = _parallel.make_mesh(1)
+        _, tx = _loop._cached_optimizer("adam", "constant", learning_rate, None, None, 0.0,
+                                        None)
+        init, self.step, _ = _loop._steps(model, tx, None, mesh)
+        mean, std = (jnp.asarray(a) for a in normalization_stats(images))
+        self.args = (jnp.asarray(images), jnp.asarray(labels), mean, std)
+        self.state = init(self.args[0][:1], jax.random.PRNGKey(0), mean, std, own)
+
+    def ops(self) -> int:
+        """Operations in the step's lowered StableHLO (two equal programs count alike)."""
+        text = self.step.lower(self.state, *self.args).as_text()
+        return sum(1 for line in text.splitlines() if " = " in line)
+
+    def __call__(self):
+        self.state, metrics = self.step(self.state, *self.args)
+        return block(metrics["loss"])
+
+
+def nnx_model(name: str):
+    """The ``cnnjax.nnx`` twin of a zoo model (10 classes, native input)."""
+    from flax import nnx
+
+    from cnnjax.nnx import models as nnx_models
+    return nnx_models.get(name, num_classes=10, rngs=nnx.Rngs(0))
+
+
 def train_inputs(batch: int):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 28, 28, 1)).astype(np.float32)
@@ -92,18 +131,26 @@ def bench_train(cfg: Config, with_memory: bool) -> dict[str, Any]:
                         cnnjax.models.get(name, num_classes=10, impl="xla"), x, y),
                     "flax": JaxTrainer(flax_model(name), x, y)}
         cands: dict[str, Callable] = dict(trainers)
+        images = np.round((x_np - x_np.min()) / np.ptp(x_np) * 255).astype(np.uint8)
+        fit_steps = {"fit[linen]": FitStep(cnnjax.models.get(name, num_classes=10), images,
+                                           y_np),
+                     "fit[nnx]": FitStep(nnx_model(name), images, y_np)}
+        cands.update(fit_steps)
         if cfg.torch is not None:
             cands["torch"] = torch_trainer(cfg.torch, name, x_np, y_np)
         if "train" in cfg.suites:
             t = measure(cands, cfg.repeats, warmup=2)
             row = {"model": name, "batch": cfg.batch, "ms": {k: v * 1e3 for k, v in t.items()},
                    "flax_over_cnnjax": t["flax"] / t["cnnjax"],
-                   "xla_over_cnnjax": t["cnnjax[xla]"] / t["cnnjax"]}
+                   "xla_over_cnnjax": t["cnnjax[xla]"] / t["cnnjax"],
+                   "nnx_over_linen": t["fit[nnx]"] / t["fit[linen]"],
+                   "hlo_ops": {k: step.ops() for k, step in fit_steps.items()}}
             if "torch" in t:
                 row["cnnjax_over_torch"] = t["cnnjax"] / t["torch"]
                 row["flax_over_torch"] = t["flax"] / t["torch"]
             rows.append(row)
-            cfg.log(f"train {name}: cnnjax {row['ms']['cnnjax']:.1f} ms/step")
+            cfg.log(f"train {name}: cnnjax {row['ms']['cnnjax']:.1f} ms/step, fit step NNX/linen "
+                    f"{row['nnx_over_linen']:.3f}×")
         if cfg.profile:
             profiles[name] = profile_step(trainers["cnnjax"], cfg)
             cfg.log(f"profiled {name}")

@@ -29,12 +29,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
-    from cnnjax import models, train
+    from cnnjax import train
 
     check_batch(args.batch_size, args.devices, len(train_data.labels))
-    model = models.get(args.model, num_classes=train_data.num_classes, pool=args.pool)
+    from cnnjax.ablation import _frontend
+    try:
+        _frontend.check_frontend(args.frontend, [args.model], "--frontend")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    model = _frontend.build_model(args.frontend, args.model, pool=args.pool,
+                                  train_data=train_data, seed=args.seed,
+                                  batch_size=args.batch_size, devices=args.devices)
     epochs = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}"
-    print(f"training {args.model} (pool={args.pool}) on {args.dataset}: "
+    nnx = " as flax.nnx" if args.frontend == "nnx" else ""
+    print(f"training {args.model}{nnx} (pool={args.pool}) on {args.dataset}: "
           f"{len(train_data.labels)} train / {len(test_data.labels)} test images "
           f"{tuple(train_data.images.shape[1:])}, {epochs}, batch {args.batch_size}, "
           f"{args.optimizer} lr={args.lr}, seed {args.seed}", flush=True)
@@ -85,6 +93,11 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         check_datasets(datasets)
         check_pools(pools)
         check_models(models)
+        from cnnjax.ablation import _frontend
+        try:
+            _frontend.check_frontend(args.frontend, models, "--frontend")
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         check_optimizer(args.optimizer, args.schedule)
         for name in datasets:  # fail before training anything if a dataset is missing
             load(name, "test", args.data_dir)
@@ -108,7 +121,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             vectorize_seeds="auto" if args.vectorize_seeds is None else args.vectorize_seeds,
             cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
             plots=not args.no_plots, baseline=args.baseline, command=command,
-            progress=False, monitor=monitor)
+            progress=False, monitor=monitor, frontend=args.frontend)
         report = out / ablation.REPORT_FILE
     for group in ablation.summarize(records):
         print(f"\n{group.model} on {group.dataset} "

@@ -84,6 +84,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true",
                    help="delete the checkpoints in --workdir first and train from scratch")
     _add_train_options(p, epochs=3, batch_size=128, lr=1e-3)
+    p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
+                   help="Flax front end of the model: linen, or its flax.nnx twin starting "
+                        "from the same parameters (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -131,6 +134,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, metavar="SPEC",
                    help="pool variant the report compares with (default: max, or the first "
                         "pool when max is not in the grid)")
+    p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
+                   help="Flax front end of the models: linen, or their flax.nnx twins starting "
+                        "from the same parameters (default: %(default)s)")
     p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
 
     p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,

@@ -15,8 +15,9 @@ from typing import Any
 from cnnjax.layers import params
 from cnnjax.ops import checks
 
-__all__ = ["adaptive_output_shape", "conv_kernel_shape", "conv_transpose_kernel_shape",
-           "resolve_conv_spellings", "spectral_output_shape"]
+__all__ = ["adaptive_output_shape", "blur_site_geometry", "conv_kernel_shape",
+           "conv_transpose_kernel_shape", "fractional_geometry", "resolve_conv_spellings",
+           "spectral_output_shape"]
 
 
 def conv_kernel_shape(kernel_size: Sequence[int], in_features: int, out_features: int,
@@ -89,3 +90,50 @@ def spectral_output_shape(spatial: Sequence[int], output_shape: Any, window_shap
 def adaptive_output_shape(output_shape: Any, d: int, op: str) -> tuple[int, ...]:
     """An adaptive pool's ``output_shape`` (an int means every spatial dim) as a ``d``-tuple."""
     return checks.ntuple(output_shape, d, op, "output_shape")
+
+
+def blur_site_geometry(spatial: Sequence[int], site: Any, strides: Any,
+                       op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(output_shape, strides)`` of a blur pool standing in for max pooling at ``site``.
+
+    The blur subsamples with the site's stride (``strides`` must be ``None`` or equal to it)
+    and its output has the site's max-pooling size, so it drops in where the max pool was.
+    """
+    d = len(spatial)
+    _check_site(site, op)
+    window, site_strides = site[0], site[1]
+    site_strides = checks.ntuple(window if site_strides is None else site_strides, d, op,
+                                 "site strides")
+    if strides is not None and checks.ntuple(strides, d, op, "strides") != site_strides:
+        checks.fail(op, f"strides must be None or the site's stride {site_strides} when site "
+                         f"is given, got {strides!r}.")
+    return params.site_output_shape(spatial, site, op), site_strides
+
+
+def fractional_geometry(spatial: Sequence[int], window_shape: Any, output_shape: Any,
+                        site: Any, op: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(window, output_shape)`` of fractional max pooling on a map of size ``spatial``.
+
+    Exactly one of ``output_shape`` and ``site`` is given. With ``site`` (the max pooling it
+    replaces) the output has the site's size, and the window keeps ``window_shape`` except
+    where the map leaves no room for it (``o + k − 1 > n``): there it shrinks to ``n − o + 1``.
+    """
+    d = len(spatial)
+    window = checks.ntuple(window_shape, d, op, "window_shape")
+    if (output_shape is None) == (site is None):
+        checks.fail(op, f"give exactly one of output_shape and site, got "
+                         f"output_shape={output_shape!r} and site={site!r}.")
+    if site is None:
+        return window, checks.ntuple(output_shape, d, op, "output_shape")
+    _check_site(site, op)
+    out = params.site_output_shape(spatial, site, op)
+    if any(o > n for o, n in zip(out, spatial)):
+        checks.fail(op, f"site must not enlarge the input: max pooling at site {site!r} "
+                         f"gives {out} from {tuple(spatial)}.")
+    return tuple(min(k, n - o + 1) for k, n, o in zip(window, spatial, out)), out
+
+
+def _check_site(site: Any, op: str) -> None:
+    if not (isinstance(site, Sequence) and not isinstance(site, str) and len(site) == 3):
+        checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
+                         f"{site!r}.", TypeError)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from cnnjax.ops import checks
 from cnnjax.ops import conv_output_shape
 
-__all__ = ["GEM_P", "LP_P", "LSE_R", "MIXED_ALPHA", "Constrained", "per_channel_shape", "positive",
+__all__ = ["GEM_P", "LP_P", "LSE_R", "MIXED_ALPHA", "Constrained", "average_leaves_init", "per_channel_shape", "positive",
            "positive_init", "site_output_shape", "unit", "unit_init"]
 
 
@@ -135,3 +135,17 @@ def per_channel_shape(shape: Sequence[int], per_channel: bool, channels: int | N
         checks.fail(op, f"num_features must be the input's channel count (an int >= 1) when "
                          f"per_channel=True, got {channels!r}.")
     return (*shape, channels)
+
+
+def average_leaves_init(noise: float = 0.1) -> Callable[..., jax.Array]:
+    """Initialiser for ``[L, *window]`` leaf filters: ``(1 + noise·ε)/K``, ``ε ~ N(0, 1)``,
+    ``K = prod(window)``.
+
+    Every leaf starts near the average filter, so the tree starts near average pooling
+    (whatever the gates); the noise makes the leaves differ, without which the gates get no
+    gradient (``∂f/∂ω ∝ f_left − f_right``) and the leaves stay equal.
+    """
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        k = math.prod(shape[1:])
+        return ((1.0 + noise * jax.random.normal(key, shape, dtype)) / k).astype(dtype)
+    return init

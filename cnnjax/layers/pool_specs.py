@@ -347,8 +347,7 @@ def module_class(parsed: ParsedSpec, frontend: str) -> type:
 def specs_of(frontend: str) -> tuple[str, ...]:
     """The canonical specs (:data:`POOL_SPECS`) whose module the front end has.
 
-    ``'linen'`` (:mod:`cnnjax.nn`) has every one; ``'nnx'`` (:mod:`cnnjax.nnx`) has those of
-    the first family and ``'strided_conv'``.
+    Both :mod:`cnnjax.nn` (``'linen'``) and :mod:`cnnjax.nnx` (``'nnx'``) have every one.
     """
     package = importlib.import_module({"linen": "cnnjax.nn", "nnx": "cnnjax.nnx"}[frontend])
     return tuple(s for s in POOL_SPECS if hasattr(package, parse(s).method.module))

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers import fields
 from cnnjax.ops import checks
 from cnnjax.ops._blur_pool import blur_pool_to_shape
 
@@ -59,18 +60,9 @@ class BlurPool(nn.Module):
             return cnnjax.blur_pool(x, self.window_shape, strides, padding_mode=self.padding_mode)
         x = jnp.asarray(x)
         op = "BlurPool"
-        d = checks.spatial_rank(x, op)
-        if not (isinstance(self.site, Sequence) and len(self.site) == 3):
-            checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
-                             f"{self.site!r}.")
-        window, site_strides, padding = self.site
-        site_strides = window if site_strides is None else site_strides
-        strides = checks.ntuple(site_strides, d, op, "site strides")
-        if self.strides is not None and checks.ntuple(self.strides, d, op, "strides") != strides:
-            checks.fail(op, f"strides must be None or the site's stride {strides} when site is "
-                             f"given, got {self.strides!r}.")
-        out = cnnjax.conv_output_shape(tuple(x.shape[1:-1]), window, stride=strides,
-                                       padding=padding)
+        checks.spatial_rank(x, op)
+        out, strides = fields.blur_site_geometry(tuple(x.shape[1:-1]), self.site, self.strides,
+                                                 op)
         return blur_pool_to_shape(x, out, self.window_shape, strides,
                                   padding_mode=self.padding_mode, op=op)
 

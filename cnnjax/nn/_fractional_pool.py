@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers import fields
 from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
@@ -48,25 +49,9 @@ class FractionalMaxPool(nn.Module):
 
     def _geometry(self, x: jax.Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
         op = "FractionalMaxPool"
-        d = checks.spatial_rank(x, op)
-        spatial = tuple(int(n) for n in x.shape[1:-1])
-        window = checks.ntuple(self.window_shape, d, op, "window_shape")
-        if (self.output_shape is None) == (self.site is None):
-            checks.fail(op, f"give exactly one of output_shape and site, got "
-                             f"output_shape={self.output_shape!r} and site={self.site!r}.")
-        if self.site is None:
-            return window, checks.ntuple(self.output_shape, d, op, "output_shape")
-        if not isinstance(self.site, Sequence) or len(self.site) != 3:
-            checks.fail(op, f"site must be a (window_shape, strides, padding) triple, got "
-                             f"{self.site!r}.", TypeError)
-        site_window, site_strides, site_padding = self.site
-        out = cnnjax.conv_output_shape(
-            spatial, site_window,
-            stride=site_window if site_strides is None else site_strides, padding=site_padding)
-        if any(o > n for o, n in zip(out, spatial)):
-            checks.fail(op, f"site must not enlarge the input: max pooling at site "
-                             f"{self.site!r} gives {out} from {spatial}.")
-        return tuple(min(k, n - o + 1) for k, n, o in zip(window, spatial, out)), out
+        checks.spatial_rank(x, op)
+        return fields.fractional_geometry(tuple(int(n) for n in x.shape[1:-1]),
+                                          self.window_shape, self.output_shape, self.site, op)
 
     def __call__(self, x: ArrayLike, *, train: bool = False) -> jax.Array:
         x = jnp.asarray(x)

@@ -1,7 +1,6 @@
 """Tree pooling module: :func:`cnnjax.tree_pool` with learned filters."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,23 +10,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import cnnjax
+from cnnjax.layers.params import average_leaves_init
 from cnnjax.ops import checks
 
 Shape = int | Sequence[int]
-
-
-def average_leaves_init(noise: float = 0.1) -> Callable[..., jax.Array]:
-    """Initialiser for ``[L, *window]`` leaf filters: ``(1 + noise·ε)/K``, ``ε ~ N(0, 1)``,
-    ``K = prod(window)``.
-
-    Every leaf starts near the average filter, so the tree starts near average pooling
-    (whatever the gates); the noise makes the leaves differ, without which the gates get no
-    gradient (``∂f/∂ω ∝ f_left − f_right``) and the leaves stay equal.
-    """
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        k = math.prod(shape[1:])
-        return ((1.0 + noise * jax.random.normal(key, shape, dtype)) / k).astype(dtype)
-    return init
 
 
 class TreePool(nn.Module):

@@ -28,13 +28,20 @@ Example:
 from cnnjax.nnx._adaptive_pool import AdaptiveAvgPool, AdaptiveMaxPool, GlobalAvgPool, GlobalMaxPool
 from cnnjax.nnx._base import Stochastic, WindowPool
 from cnnjax.nnx._batch_norm import BatchNorm
+from cnnjax.nnx._blur_pool import BlurPool, MaxBlurPool
 from cnnjax.nnx._conv import Conv, ConvTranspose, StridedConvPool
+from cnnjax.nnx._fractional_pool import FractionalMaxPool
+from cnnjax.nnx._gem_pool import GeMPool, GlobalGeMPool, GlobalLsePool, LsePool
 from cnnjax.nnx._lp_pool import L2Pool, LpPool
 from cnnjax.nnx._make_pool import POOL_SPECS, PoolSpec, make_pool
 from cnnjax.nnx._mixed_pool import GatedPool, MixedPool, StochasticMixedPool
+from cnnjax.nnx._order_pool import MedianPool, MinPool
 from cnnjax.nnx._pool import AvgPool, MaxPool, SumPool
+from cnnjax.nnx._pyramid_pool import SpatialPyramidPool
+from cnnjax.nnx._soft_pool import LipPool, SoftPool
 from cnnjax.nnx._spectral_pool import SpectralPool
 from cnnjax.nnx._stochastic_pool import StochasticPool
+from cnnjax.nnx._tree_pool import TreePool
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))
 

@@ -1,7 +1,8 @@
 """Training: ``fit`` (jitted, data-parallel SPMD steps, orbax checkpoints) and its parts.
 
 ``fit(model, train_data, test_data, *, epochs, batch_size, learning_rate, seed, ...)``
-returns ``FitResult(state, history, normalization)``; see :func:`fit`. Running on many
+trains a ``flax.linen`` or a ``flax.nnx`` model and returns ``FitResult(state, history,
+normalization, model)``; see :func:`fit`. Running on many
 devices or hosts needs no code change: ``fit`` builds a ``jax.sharding.Mesh`` over
 ``jax.devices()`` (all processes' devices after ``jax.distributed.initialize()``), shards
 each batch over the ``'data'`` axis and replicates the state.

@@ -16,7 +16,7 @@ import optax
 from cnnjax.data import (Dataset, as_dataset, batch_indices, normalization_stats, normalize,
                          random_crop_flip, take)
 from cnnjax.ops._autotune import static_only
-from cnnjax.train import _parallel, _validate
+from cnnjax.train import _nnx, _parallel, _validate
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._fingerprint import difference, run_fingerprint, stable_repr
 from cnnjax.train._state import TrainState, cross_entropy, make_optimizer, make_schedule
@@ -39,10 +39,14 @@ class FitResult(NamedTuple):
         ``eval_seconds``, ``learning_rate`` (at the epoch's last step).
       normalization: the ``(mean, std)`` per channel used to normalise inputs; apply
         ``cnnjax.data.normalize(images, *normalization)`` before ``model.apply`` at inference.
+      model: the trained model: for a ``flax.nnx`` model, a new NNX model of its class and
+        mode holding the final parameters and BatchNorm statistics (the one passed in is left
+        as it was); for a linen module, the module passed in (its variables are ``state``'s).
     """
     state: TrainState
     history: list[dict]
     normalization: tuple[np.ndarray, np.ndarray]
+    model: Any = None
 
 
 _CROP_ONLY = functools.partial(random_crop_flip, flip=False)
@@ -113,10 +117,14 @@ def _eval_step(state: TrainState, images: jax.Array, labels: jax.Array, mean: ja
 
 
 def _init_state(model, tx, sample: jax.Array, root: jax.Array, mean: jax.Array,
-                std: jax.Array) -> TrainState:
+                std: jax.Array, own: dict | None = None) -> TrainState:
     k_params, k_dropout, k_pool, k_run = jax.random.split(root, 4)
-    variables = model.init({"params": k_params, "dropout": k_dropout, "pool": k_pool},
-                           normalize(sample, mean, std), train=False)
+    if own is None:
+        variables = model.init({"params": k_params, "dropout": k_dropout, "pool": k_pool},
+                               normalize(sample, mean, std), train=False)
+    else:  # an NNX model's own variables: an argument, never a constant of the cached step;
+        # copied, as the train step donates the state's buffers
+        variables = jax.tree_util.tree_map(jnp.copy, own)
     params = variables["params"]
     with jax.numpy_dtype_promotion("standard"):  # see _train_step
         opt_state = tx.init(params)
@@ -237,8 +245,13 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       trajectories separate, as in every framework; runs on different device counts are
       different samples of the same training process, to be compared over seeds.
 
+    A ``flax.nnx`` model (``model(x) -> logits``, ``model.train()``/``model.eval()``) trains
+    the same way from its own current parameters (``seed`` then drives the data order,
+    augmentation and noise: dropout and stochastic pools draw from the step's keys, not
+    from the model's ``nnx.Rngs``); ``result.model`` is the trained NNX model.
+
     Args:
-      model: the flax module.
+      model: the flax module (``flax.linen`` or ``flax.nnx``).
       train_data: a :class:`cnnjax.data.Dataset` or ``(images uint8 [N, H, W, C], labels)``.
       test_data: same, or ``None`` (then test metrics are ``None``).
       epochs: number of epochs to reach (a resumed run continues up to it).
@@ -270,7 +283,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       max_to_keep: checkpoints kept in ``workdir``.
 
     Returns:
-      :class:`FitResult` ``(state, history, normalization)``.
+      :class:`FitResult` ``(state, history, normalization, model)``.
 
     Raises:
       ValueError: bad ``epochs``/``batch_size``/``learning_rate``/option values, batch size
@@ -285,6 +298,10 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       ...              batch_size=32, learning_rate=1e-3, seed=0)  # doctest: +SKIP
       >>> result.history[-1]["test_accuracy"]  # doctest: +SKIP
     """
+    own = None
+    if _nnx.is_nnx(model):  # the same steps, through linen's init/apply protocol
+        model = _nnx.NnxModel.wrap(model)
+        own = model.variables()
     train = as_dataset(train_data, "train_data")
     test = None if test_data is None else as_dataset(test_data, "test_data")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
@@ -324,7 +341,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     mean_d, std_d = (jax.device_put(a, repl) for a in (mean, std))
     root = jax.device_put(jax.random.PRNGKey(seed), repl)
     with static_only():
-        state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d)
+        state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d, own)
 
     fingerprint = run_fingerprint(
         model=model, variables=variables, train=train, test=test, optimizer=optimizer,
@@ -400,7 +417,9 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
             bar.close()
         if ckpt is not None:
             ckpt.close()
-    return FitResult(state, history, (mean, std))
+    trained = model if own is None else model.trained(
+        {"params": state.params, "batch_stats": state.batch_stats})
+    return FitResult(state, history, (mean, std), trained)
 
 
 def _check_same_run(fingerprint: dict, ckpt: Checkpointer, meta: dict) -> None:

@@ -89,8 +89,11 @@ def test_train_memory_and_bn_fold(tmp_path, capsys):
     result, text = _run(tmp_path, capsys, "--suite", "train,memory", "--models", "lenet5",
                         "--batch", "2", "--profile")
     (row,) = result["train"]["rows"]
-    assert set(row["ms"]) == {"cnnjax", "cnnjax[xla]", "flax"}
+    assert set(row["ms"]) == {"cnnjax", "cnnjax[xla]", "flax", "fit[linen]", "fit[nnx]"}
     assert row["flax_over_cnnjax"] == pytest.approx(row["ms"]["flax"] / row["ms"]["cnnjax"])
+    assert row["nnx_over_linen"] == pytest.approx(row["ms"]["fit[nnx]"] / row["ms"]["fit[linen]"])
+    # fit's step compiles the NNX LeNet-5 to the linen one's program.
+    assert row["hlo_ops"]["fit[nnx]"] == row["hlo_ops"]["fit[linen]"] > 100
     fold = result["train"]["bn_fold"]
     # The folded model computes the same logits (the fold is exact up to round-off).
     assert fold["max_abs_logit_diff"] < 1e-3
@@ -145,7 +148,7 @@ def test_torch_rows_when_installed(tmp_path, capsys):
 def test_targets_are_checked_against_the_measurements():
     result = {
         "train": {"rows": [{"model": "mnistnet", "cnnjax_over_torch": 0.9,
-                            "flax_over_cnnjax": 2.0}],
+                            "flax_over_cnnjax": 2.0, "nnx_over_linen": 1.06}],
                   "bn_fold": {"speedup": 1.1}},
         "conv": [{"layer": "a", "auto_over_xla_fwd_bwd": 12.0, "batch": 128,
                   "auto_over_best_fwd_bwd": 1.0, "auto_impl": "im2col", "best_impl": "im2col"},
@@ -159,6 +162,7 @@ def test_targets_are_checked_against_the_measurements():
     met = {c["target"]: c["met"] for c in report.targets(result)}
     assert met["mnistnet step ≤ 1.0× PyTorch's time"]
     assert not met["mnistnet step ≥ 3× faster than plain Flax"]
+    assert not met["mnistnet fit step: NNX within 5% of linen"]
     assert met["conv fwd+bwd, 'auto' over 'xla', geometric mean ≥ 3×"]  # sqrt(12 * 0.9) = 3.3
     assert not met["no conv layer fwd+bwd slower than 'xla' by > 5%"]
     assert met["conv fwd+bwd, 'auto' within 5% of the fastest impl on every layer"]

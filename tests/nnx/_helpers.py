@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from cnnjax.models import introspect
+from cnnjax.nnx.models import load_linen_variables
 
 
 def x_data(rng, shape=(2, 6, 6, 3), dtype=jnp.float64):
@@ -44,21 +44,6 @@ def copy_module(module: nnx.Module, variables: Mapping[str, Any]) -> None:
 
 
 def copy_model(linen_model, variables, nnx_model, x) -> None:
-    """Copies a linen model's variables into its NNX twin, pairing their layers by call order.
-
-    Both models are traced shape-only; their leaf calls must match one to one with equal
-    parameter shapes, and every NNX parameter and statistic must be written.
-    """
-    lin = [c for c in introspect.trace(linen_model, None, x, op="test")[0] if c.leaf]
-    new = [c for c in introspect.trace(nnx_model, None, x, op="test")[0] if c.leaf]
-    assert len(lin) == len(new)
-    written = 0
-    for a, b in zip(lin, new):
-        assert jax.tree_util.tree_map(lambda s: s.shape, a.params) == \
-            jax.tree_util.tree_map(lambda s: s.shape, b.params), (a.name, b.name)
-        for collection in ("params", "batch_stats"):
-            tree = variables.get(collection, {})
-            for key in a.name.split("/"):
-                tree = tree.get(key, {})
-            written += copy_into(b.module, tree)
-    assert written == n_values(nnx_model, nnx.Param) + n_values(nnx_model, nnx.BatchStat)
+    """Copies a linen model's variables into its NNX twin (built for ``x``'s shape)."""
+    assert nnx_model.input_shape == tuple(x.shape[1:])
+    load_linen_variables(nnx_model, linen_model, variables)

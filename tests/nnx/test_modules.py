@@ -15,7 +15,9 @@ from tests.nnx._helpers import copy_module, n_values, x_data
 LINEN_MODULES = ["Conv", "ConvTranspose", "StridedConvPool", "BatchNorm", "MaxPool", "AvgPool",
                  "SumPool", "LpPool", "L2Pool", "MixedPool", "StochasticMixedPool", "GatedPool",
                  "StochasticPool", "SpectralPool", "AdaptiveAvgPool", "AdaptiveMaxPool",
-                 "GlobalAvgPool", "GlobalMaxPool"]
+                 "GlobalAvgPool", "GlobalMaxPool", "BlurPool", "MaxBlurPool", "SoftPool",
+                 "LipPool", "GeMPool", "GlobalGeMPool", "LsePool", "GlobalLsePool", "MinPool",
+                 "MedianPool", "FractionalMaxPool", "TreePool", "SpatialPyramidPool"]
 
 
 @pytest.mark.parametrize("name", LINEN_MODULES)
@@ -28,7 +30,8 @@ def test_same_names_and_fields_as_linen(name):
     assert fields <= args, fields - args
     has_state = name in ("Conv", "ConvTranspose", "StridedConvPool", "BatchNorm", "LpPool",
                          "MixedPool", "GatedPool", "StochasticMixedPool", "StochasticPool",
-                         "SpectralPool")
+                         "SpectralPool", "LipPool", "GeMPool", "GlobalGeMPool", "LsePool",
+                         "GlobalLsePool", "FractionalMaxPool", "TreePool")
     assert ("rngs" in args) == has_state
 
 

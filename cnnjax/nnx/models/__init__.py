@@ -11,7 +11,8 @@ logits ``[N, num_classes]``; a new model is in training mode, ``model.eval()`` s
 dropout, BatchNorm and stochastic pools to inference. :func:`cnnjax.models.summary` prints
 their layer tables too.
 
-``get(name, *, rngs, **kwargs)`` builds one by name (``NAMES``).
+``get(name, *, rngs, **kwargs)`` builds one by name (``NAMES``);
+:func:`load_linen_variables` copies a linen twin's variables into one.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from flax import nnx
 from cnnjax.nnx.models._classic import VGG
 from cnnjax.nnx.models._layers import ConvBN, Flatten, LogSoftmax, ReLU
 from cnnjax.nnx.models._lenet import LeNet5, MnistNet
+from cnnjax.nnx.models._load import load_linen_variables
 from cnnjax.nnx.models._resnet import BasicBlock, ResNet, ResNet20
 from cnnjax.ops import checks
 
@@ -62,4 +64,4 @@ def get(name: str, *, rngs: nnx.Rngs, **kwargs: Any) -> nnx.Module:
 
 
 __all__ = ["NAMES", "VGG", "BasicBlock", "ConvBN", "Flatten", "LeNet5", "LogSoftmax", "MnistNet",
-           "ResNet", "ResNet20", "ReLU", "get"]
+           "ResNet", "ResNet20", "ReLU", "get", "load_linen_variables"]

@@ -58,8 +58,12 @@ EQUAL = [
     *[pytest.param("lenet5", (8, 8, 1), spec, {}, id=f"lenet5-{spec}")
       for spec in [*pool_specs.specs_of("nnx"), "strided_conv", "mixed:learn,per_channel"]],
     pytest.param("mnistnet", (8, 8, 1), "lp:learn", {}, id="mnistnet"),
+    pytest.param("mnistnet", (8, 8, 1), "lip", {}, id="mnistnet-lip"),
     pytest.param("resnet20", (8, 8, 3), "gated", {}, id="resnet20"),
+    pytest.param("resnet20", (8, 8, 3), "tree", {}, id="resnet20-tree"),
+    pytest.param("resnet20", (8, 8, 3), "gem:learn", {}, id="resnet20-gem"),
     pytest.param("vgg11_bn", (32, 32, 3), "mixed:learn", {"hidden": 16}, id="vgg11_bn"),
+    pytest.param("vgg11", (32, 32, 3), "maxblur", {"hidden": 16}, id="vgg11-maxblur"),
 ]
 
 
@@ -70,6 +74,25 @@ def test_outputs_equal_linen_given_the_same_parameters(name, shape, spec, kw):
     v = _linen_variables(linen, x)
     model = nnx_models.get(name, num_classes=3, pool=spec, impl="xla", input_shape=shape,
                            rngs=nnx.Rngs(0), **kw)
+    copy_model(linen, v, model, x)
+    model.eval()
+    np.testing.assert_allclose(model(x), linen.apply(v, x, train=False), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NATIVE))
+@pytest.mark.parametrize("spec", pool_specs.POOL_SPECS)
+def test_every_model_runs_every_spec_as_linen(name, spec):
+    shape = (8, 8, NATIVE[name][-1]) if name in ("lenet5", "mnistnet", "resnet20") else (32, 32, 3)
+    kw = {"hidden": 16} if name.startswith("vgg") else {}
+    x = _batch(shape)
+    linen = models.get(name, num_classes=3, pool=spec, impl="xla", **kw)
+    v = _linen_variables(linen, x)
+    model = nnx_models.get(name, num_classes=3, pool=spec, impl="xla", input_shape=shape,
+                           rngs=nnx.Rngs(0), **kw)
+    for kind, collection in ((nnx.Param, "params"), (nnx.BatchStat, "batch_stats")):
+        assert n_values(model, kind) == sum(
+            int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(v.get(collection, {})))
     copy_model(linen, v, model, x)
     model.eval()
     np.testing.assert_allclose(model(x), linen.apply(v, x, train=False), rtol=1e-5, atol=1e-5)
