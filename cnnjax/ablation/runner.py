@@ -274,7 +274,8 @@ def run_ablation(
         result = ctrain.fit(model, train_data, test_data, epochs=epochs, batch_size=batch_size,
                             learning_rate=learning_rate, seed=int(seed), optimizer=optimizer,
                             schedule=schedule, workdir=str(workdir), devices=devices,
-                            progress=progress, on_epoch_end=hook)
+                            progress=progress, on_epoch_end=hook,
+                            log_dir=str(out_dir / "logs" / rid))
         seconds = time.perf_counter() - start
         params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(result.state.params))
         record = _final_record(pool, model_name, dataset, seed, hyperparameters, rid, params,
