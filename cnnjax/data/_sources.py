@@ -51,7 +51,8 @@ class DatasetInfo(NamedTuple):
 
     ``available`` means the files are there *and* pass a cheap integrity check (IDX: header,
     size, gzip trailer; tfds: both splits open); ``problem`` says what failed for files that
-    are present but damaged (``''`` otherwise).
+    are present but damaged (``''`` otherwise); ``location`` says where the available copy
+    is (a directory, the tfds data dir, or ``'embedded'``; ``''`` when not available).
     """
     name: str
     source: str
@@ -59,6 +60,7 @@ class DatasetInfo(NamedTuple):
     num_classes: int
     image_shape: tuple[int, int, int]
     problem: str = ""
+    location: str = ""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -348,17 +350,20 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo
     tfds_dir = None if data_dir is None else os.fspath(data_dir)
     for name, (num_classes, shape, source) in _SPECS.items():
         available, problem = name == "digits", ""
+        location = "embedded" if available else ""
         directory = _idx_dir(name, data_dir) if name in _MIRRORS else None
         if directory is not None:
             problems = _idx_problems(directory)
             available, problem = not problems, "; ".join(problems)
+            location = directory if available else ""
         if not available and name != "digits":
             # tfds checks its own files' metadata when it opens a split.
             available = all(_tfds_source(name, split, tfds_dir)[0] is not None
                             for split in SPLITS)
             if available:
-                problem = ""
-        rows.append(DatasetInfo(name, source, available, num_classes, shape, problem))
+                problem, location = "", f"tfds ({tfds_dir or 'its default data dir'})"
+        rows.append(DatasetInfo(name, source, available, num_classes, shape, problem,
+                                location))
     return rows
 
 

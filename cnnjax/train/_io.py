@@ -149,6 +149,11 @@ def load(workdir: str | os.PathLike, *, model: Any = None,
     if not os.path.isdir(directory):
         raise ValueError(f"load: workdir must be a directory holding fit checkpoints, got "
                          f"{os.fspath(workdir)!r} (no such directory).")
+    if not any(n.isdigit() and os.path.isdir(os.path.join(directory, n))
+               for n in os.listdir(directory)):
+        # Checked before orbax opens the directory (it would create and tidy files there).
+        raise ValueError(f"load: workdir must hold fit checkpoints, got "
+                         f"{os.fspath(workdir)!r} (none found).")
     ckpt = Checkpointer(directory)
     try:
         epochs = ckpt.epochs()
@@ -273,16 +278,20 @@ def evaluate(model: Any, variables: dict, dataset: Any, *,
     from cnnjax.data import as_dataset
     from cnnjax.train._state import cross_entropy
 
-    data = as_dataset(dataset, "dataset")
     batch_size = _check_batch_size(batch_size, "evaluate")
+    labels = np.asarray(dataset.labels if hasattr(dataset, "labels") else dataset[1])
+    if labels.size == 0:
+        raise ValueError("evaluate: dataset must hold at least one example, got 0.")
+    data = as_dataset(dataset, "dataset")
     labels = np.asarray(data.labels)
     if labels.ndim != 1 or len(labels) != len(data.images):
         raise ValueError(f"evaluate: dataset must hold N images and N labels, got "
                          f"{len(data.images)} images and labels of shape {labels.shape}.")
-    if len(labels) == 0:
-        raise ValueError("evaluate: dataset must hold at least one example, got 0.")
     logits = _padded_logits(model, variables, data.images, normalization, batch_size,
                             "evaluate")
+    if labels.min() < 0 or labels.max() >= logits.shape[-1]:
+        raise ValueError(f"evaluate: dataset labels must be in 0..{logits.shape[-1] - 1} (the "
+                         f"model's {logits.shape[-1]} logits), got {labels.min()}..{labels.max()}.")
     loss = correct = 0.0
     for lo, hi in _batches(len(labels), batch_size):
         s, c, _ = cross_entropy(jnp.asarray(logits[lo:hi]), jnp.asarray(labels[lo:hi]))
