@@ -175,11 +175,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if args.data_command == "list":
         rows = data.list_datasets(args.data_dir)
-        print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} source")
+        print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} "
+              f"{'source':<24} location")
         for r in rows:
             shape = "x".join(map(str, r.image_shape))
             state = "yes" if r.available else ("damaged" if r.problem else "no")
-            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source}")
+            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source:<24} "
+                  f"{r.location or '-'}")
         for r in rows:
             if r.problem:
                 print(f"\n{r.name}: {r.problem}; run `{PROG} data fetch {r.name} --force` to "
@@ -189,7 +191,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         check_writable(args.data_dir, "--data-dir")
     try:
-        where = data.fetch(args.name, args.data_dir, force=args.force)
+        where = data.fetch(args.name, args.data_dir, force=args.force,
+                           report=lambda line: print(f"{args.name}: {line}", flush=True))
     except ValueError as e:  # a name that cannot be fetched, or damaged files present
         raise UsageError(str(e)) from None
     except data.DatasetNotFoundError as e:

