@@ -182,7 +182,9 @@ class Checkpointer:
             try:
                 check_files(self.path(epoch))
                 meta = self.read_meta(epoch)
-                tree = self._manager.item_metadata(epoch)["state"]
+                with ocp.StandardCheckpointer() as reader:
+                    tree = reader.metadata(os.path.join(self.path(epoch), "state")).item_metadata
+                tree = getattr(tree, "tree", tree)  # the plain nested dict of ArrayMetadata
                 one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
                 target = jax.tree.map(
                     lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=one), tree)

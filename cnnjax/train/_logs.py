@@ -74,6 +74,7 @@ class MetricsLog:
         rewritten to hold exactly these before new rows are appended.
       tensorboard: ``'auto'`` (event files when tensorboardX is importable), ``True``
         (required: ``ImportError`` without it) or ``False``.
+      restart: delete the directory's TensorBoard event files first (a run started over).
 
     Example:
       >>> log = MetricsLog("runs/a")  # doctest: +SKIP
@@ -82,7 +83,7 @@ class MetricsLog:
     """
 
     def __init__(self, workdir: str | os.PathLike, history: Sequence[dict] = (), *,
-                 tensorboard: bool | str = "auto"):
+                 tensorboard: bool | str = "auto", restart: bool = False):
         self.directory = os.path.abspath(os.fspath(workdir))
         self.path = os.path.join(self.directory, CSV_FILE)
         self._active = jax.process_index() == 0
@@ -91,6 +92,10 @@ class MetricsLog:
         if not self._active:
             return
         os.makedirs(self.directory, exist_ok=True)
+        if restart:  # a run started over: the old run's event files would mix with its own
+            for name in os.listdir(self.directory):
+                if name.startswith("events.out.tfevents."):
+                    os.remove(os.path.join(self.directory, name))
         self._rewrite(list(history))
         if tensorboard:
             cls = _writer_class()

@@ -336,7 +336,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
                 _log.info("resumed from %s at epoch %d (step %d)", workdir, start_epoch,
                           int(_parallel.to_host(state.step)))
         if log_dir is not None:
-            logs = MetricsLog(log_dir, history)
+            logs = MetricsLog(log_dir, history, restart=restart)
         bar = Progress(mode, epochs)
         for epoch in range(start_epoch + 1, epochs + 1):
             task = bar.task(f"epoch {epoch}/{epochs}", steps_per_epoch)

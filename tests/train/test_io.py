@@ -117,3 +117,30 @@ def test_predict_and_evaluate_errors(trained):
     with pytest.raises(ValueError, match=r"^evaluate: dataset must hold at least one"):
         evaluate(run.model, run.variables, (images[:0], np.zeros(0, np.int32)),
                  normalization=run.normalization)
+
+
+_FOUR_DEVICES = """
+import json, sys
+import jax
+from cnnjax.train import fit
+from tests.train.tiny_models import TinyBN, digits_subset
+assert jax.device_count() == 4
+r = fit(TinyBN(), *digits_subset(n_train=160, n_test=70), epochs=1, batch_size=32,
+        learning_rate=3e-3, seed=0, progress=False, workdir=sys.argv[1])
+print(json.dumps(r.history[-1]))
+"""
+
+
+def test_a_run_trained_on_four_devices_loads_on_one(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    out = subprocess.run([sys.executable, "-c", _FOUR_DEVICES, str(tmp_path)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300, check=True)
+    last = json.loads(out.stdout.strip().splitlines()[-1])
+    import jax
+    assert jax.device_count() == 1
+    run = load(tmp_path)
+    metrics = evaluate(run.model, run.variables, digits_subset(n_train=160, n_test=70)[1],
+                       normalization=run.normalization)
+    assert metrics["accuracy"] == pytest.approx(last["test_accuracy"], rel=1e-6)
+    assert metrics["loss"] == pytest.approx(last["test_loss"], rel=1e-5)

@@ -101,3 +101,10 @@ def test_progress_lines_when_not_a_terminal(data, capsys):
 def test_bad_progress_value(data):
     with pytest.raises(ValueError, match=r"^fit: progress must be .*got 'loud'\.$"):
         fit(TinyNoBN(), *data, epochs=1, **{**COMMON, "progress": "loud"})
+
+
+def test_restart_starts_the_logs_over(data, tmp_path):
+    fit(TinyNoBN(), *data, epochs=2, workdir=str(tmp_path), **COMMON)
+    fit(TinyNoBN(), *data, epochs=1, workdir=str(tmp_path), restart=True, **COMMON)
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == [1]
+    assert len(glob.glob(os.path.join(tmp_path, "events.out.tfevents.*"))) <= 1
