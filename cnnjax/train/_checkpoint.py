@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.sharding import NamedSharding
 
 _FILES = "cnnjax_files.json"
@@ -182,8 +183,10 @@ class Checkpointer:
             try:
                 check_files(self.path(epoch))
                 meta = self.read_meta(epoch)
-                with ocp.StandardCheckpointer() as reader:
-                    tree = reader.metadata(os.path.join(self.path(epoch), "state")).item_metadata
+                # The saved shapes and dtypes, read by the item's handler (the manager
+                # knows no handler for an item it has not restored in this process).
+                tree = ocp.StandardCheckpointHandler().metadata(
+                    epath.Path(self.path(epoch)) / "state")
                 tree = getattr(tree, "tree", tree)  # the plain nested dict of ArrayMetadata
                 one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
                 target = jax.tree.map(
