@@ -219,6 +219,8 @@ def test_ablate_prints_table_and_report_only_redraws(capsys, tmp_path):
     (record,) = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
     assert record["hyperparameters"]["epochs"] == 1
     assert "cnnjax ablate --out" in (out_dir / "report.md").read_text()
+    assert 'pools = ["max"]' in (out_dir / "config.toml").read_text()
+    assert (out_dir / "logs" / record["run_id"] / "metrics.csv").read_text().count("\n") == 2
     # Re-running trains nothing: no progress line, same single record.
     code, out, err = _run(capsys, *argv)
     assert code == 0 and "[cell" not in err
@@ -363,4 +365,4 @@ def test_data_list_verifies_files_and_fetch_force_downloads_again(capsys, tmp_pa
     code, out, err = _run(capsys, "data", "fetch", "mnist", "--data-dir", str(tmp_path),
                           "--force")
     assert code == 0, err
-    assert calls == [True] and out.strip() == "mnist: ready (tfds)"
+    assert calls == [True] and out.strip() == "mnist: downloaded from tfds\nmnist: ready (tfds)"

@@ -76,12 +76,17 @@ class Job:
                 group_id(unit.pool, unit.model, unit.dataset, unit.seeds, hp))
         return self.out_dir / RUNS_DIR / name
 
+    def logs(self, rid: str) -> Path:
+        """Where a run's ``metrics.csv`` and TensorBoard files go (kept after recording)."""
+        return self.out_dir / "logs" / rid
+
     def train(self, index: int, unit: Unit) -> None:
         """Trains ``unit``, measures and records each of its seeds."""
         import jax
 
         from cnnjax import train as ctrain
         from cnnjax.train import _nnx, _seeds
+        from cnnjax.train._logs import MetricsLog
 
         hp = self.hyperparameters
         train_data, test_data = self.loaded[unit.dataset]
@@ -109,12 +114,18 @@ class Job:
         start = time.perf_counter()
         if len(unit.seeds) == 1:
             result = ctrain.fit(model, train_data, test_data, seed=unit.seeds[0],
-                                devices=self.devices, progress=self.progress, **common)
+                                devices=self.devices, progress=self.progress,
+                                log_dir=str(self.logs(rids[0])), **common)
             histories, state = [result.history], result.state
         else:
             result = _seeds.fit_seeds(model, train_data, test_data, seeds=unit.seeds,
                                       **common)
             histories, state = result.histories, result.state
+            for rid, history in zip(rids, histories):  # the logs fit writes for one seed
+                log = MetricsLog(self.logs(rid), restart=True)
+                for entry in history:
+                    log.append(entry)
+                log.close()
         seconds = time.perf_counter() - start
         mean, std = result.normalization
         variables = {"params": state.params, "batch_stats": state.batch_stats}

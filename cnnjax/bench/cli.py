@@ -72,7 +72,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="with the train suite: profile the cnnjax training steps with "
                              "the XLA profiler and report the time per layer and top ops")
-    parser.add_argument("--verbose", action="store_true", help="log progress")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print each row to stderr as it finishes (the default)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the final tables (no per-row lines on stderr)")
 
 
 def make_config(args: argparse.Namespace) -> Config:
@@ -91,7 +94,7 @@ def make_config(args: argparse.Namespace) -> Config:
         repeats=args.repeats or (3 if quick else 5), quick=quick, layers=layers,
         models=("mnistnet",) if quick and args.models == TRAIN_MODELS else tuple(args.models),
         fft_kernels=(3, 11) if quick else FFT_KERNELS,
-        torch=torch, verbose=bool(getattr(args, "verbose", False)),
+        torch=torch, verbose=not getattr(args, "quiet", False),
         profile=bool(getattr(args, "profile", False)),
         conv_batches=() if quick or args.batch else CONV_BATCHES)
 

@@ -52,7 +52,7 @@ class Config:
         return self.conv_batches or (self.batch,)
 
     def log(self, message: str) -> None:
-        """Progress messages go to stderr (``--verbose``), the tables to stdout."""
+        """One line per finished row to stderr (unless ``--quiet``); the tables to stdout."""
         if self.verbose:
             sys.stderr.write(f"[bench] {message}\n")
             sys.stderr.flush()

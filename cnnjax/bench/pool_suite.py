@@ -142,5 +142,6 @@ def bench_pool(cfg: Config) -> dict[str, Any]:
     rows = [{"op": name, "fwd_ms": t_f[name] * 1e3, "fwd_bwd_ms": t_b[name] * 1e3,
              "fwd_vs_max_pool": ratio(t_f[name], base_f),
              "fwd_bwd_vs_max_pool": ratio(t_b[name], base_b)} for name in fwd]
-    cfg.log(f"pool: {len(rows)} ops")
+    for r in rows:  # measured interleaved, so every row finishes at once
+        cfg.log(f"pool {r['op']}: fwd {r['fwd_ms']:.2f} ms, fwd+bwd {r['fwd_bwd_ms']:.2f} ms")
     return {"shape": [cfg.batch, *POOL_SHAPE], "rows": rows, "missing": missing}

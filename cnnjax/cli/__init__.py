@@ -3,6 +3,8 @@
 Subcommands::
 
     cnnjax train    --model lenet5 --pool stochastic --dataset mnist --epochs 3
+    cnnjax train    --config run.toml [--flags that override it]
+    cnnjax eval     --workdir DIR [--dataset D] [--split test]
     cnnjax ablate   --out runs/ablation            # the main job: every pool × 3 seeds
     cnnjax data     list | fetch NAME [--data-dir DIR] [--force]
     cnnjax summary  MODEL [--input-shape 28,28,1] [--pool max]
@@ -35,8 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     delegate = command if command in ("bench", "viz") else None
     try:
         parser = build_parser(delegate)
+        if command in ("train", "ablate"):
+            from cnnjax.cli import _config
+            _config.apply_config(parser, command, argv)
         args = parser.parse_args(argv)
         args.argv = argv
+        if command in ("train", "ablate"):
+            args.effective_config = _config.effective_config(parser, command, args)
         return int(args.func(args) or 0)
     except UsageError as e:
         where = f"{PROG} {command}" if command else PROG

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import warnings
@@ -18,6 +19,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_optimizer(args.optimizer, args.schedule)
     if args.workdir is not None:
         check_writable(args.workdir, "--workdir")
+        _save_config(args, args.workdir, "train")
+    if args.log_dir is not None:
+        check_writable(args.log_dir, "--log-dir")
     train_data = load(args.dataset, "train", args.data_dir)
     test_data = load(args.dataset, "test", args.data_dir)
     if args.limit is not None:
@@ -54,7 +58,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                                seed=args.seed, optimizer=args.optimizer,
                                schedule=args.schedule, workdir=args.workdir,
                                restart=args.restart, devices=args.devices,
-                               progress="auto" if not args.quiet else False)
+                               progress="auto" if not args.quiet else False,
+                               weight_decay=args.weight_decay, momentum=args.momentum,
+                               warmup_steps=args.warmup_steps,
+                               augment=None if args.augment == "none" else args.augment,
+                               eval_batch_size=args.eval_batch_size,
+                               max_to_keep=args.max_to_keep, log_dir=args.log_dir)
     # fit's own checks (one sentence each, "fit: ..."): a model that does not fit the data,
     # a workdir holding another run or no intact checkpoint. Anything else is a bug.
     except (ValueError, TypeError) as e:
@@ -69,7 +78,53 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{h['test_loss']:>9.4f} {100 * h['test_accuracy']:>7.2f}% {h['seconds']:>8.2f}")
     print(f"parameters: {params:,}")
     if args.workdir is not None:
-        print(f"checkpoints: {args.workdir}")
+        print(f"checkpoints: {args.workdir} (cnnjax eval --workdir {shlex.quote(args.workdir)}"
+              f" --dataset {args.dataset})")
+    if args.workdir is not None or args.log_dir is not None:
+        print(f"metrics: {os.path.join(args.log_dir or args.workdir, 'metrics.csv')}")
+    return 0
+
+
+def _save_config(args: argparse.Namespace, directory, command: str) -> None:
+    config = getattr(args, "effective_config", None)
+    if config is not None:
+        from cnnjax.cli._config import write_config
+        write_config(config, directory, command)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.workdir):
+        raise UsageError(f"--workdir must be a training run's directory, got {args.workdir!r} "
+                         "(no such directory)")
+    if args.dataset is not None:
+        check_datasets([args.dataset])
+    from cnnjax import train
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            run = train.load(args.workdir)
+    except ValueError as e:  # no checkpoint, none intact, or no model record
+        raise UsageError(str(e).removeprefix("load: ")) from None
+    dataset = args.dataset or run.dataset
+    check_datasets([dataset])
+    data = load(dataset, args.split, args.data_dir)
+    if args.limit is not None:
+        data = data._replace(images=data.images[:args.limit], labels=data.labels[:args.limit])
+    if tuple(data.images.shape[1:]) != tuple(run.image_shape):
+        raise UsageError(f"--dataset {dataset} has images of shape "
+                         f"{tuple(data.images.shape[1:])}, but the model in {args.workdir} was "
+                         f"trained on {tuple(run.image_shape)} ({run.dataset})")
+    try:
+        metrics = train.evaluate(run.model, run.variables, data,
+                                 normalization=run.normalization, batch_size=args.batch_size)
+    except ValueError as e:  # labels the model has no logit for
+        raise UsageError(str(e).removeprefix("evaluate: ")) from None
+    pool = getattr(run.model, "pool", None)
+    what = type(run.model).__name__ + (f" (pool={pool})" if isinstance(pool, str) else "")
+    print(f"{dataset} {args.split}: accuracy {100 * metrics['accuracy']:.2f}%, loss "
+          f"{metrics['loss']:.4f} on {metrics['count']} images ({what}, epoch {run.epoch} "
+          f"of {args.workdir})")
     return 0
 
 
@@ -102,6 +157,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         for name in datasets:  # fail before training anything if a dataset is missing
             load(name, "test", args.data_dir)
         cache = None if args.cache_dir.lower() == "none" else args.cache_dir
+        _save_config(args, out, "ablate")
 
         if args.baseline is not None and args.baseline not in pools:
             raise UsageError(f"--baseline must be one of the pools ({', '.join(pools)}), "
@@ -136,11 +192,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if args.data_command == "list":
         rows = data.list_datasets(args.data_dir)
-        print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} source")
+        print(f"{'name':<14} {'available':<9} {'classes':>7}  {'image shape':<12} "
+              f"{'source':<24} location")
         for r in rows:
             shape = "x".join(map(str, r.image_shape))
             state = "yes" if r.available else ("damaged" if r.problem else "no")
-            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source}")
+            print(f"{r.name:<14} {state:<9} {r.num_classes:>7}  {shape:<12} {r.source:<24} "
+                  f"{r.location or '-'}")
         for r in rows:
             if r.problem:
                 print(f"\n{r.name}: {r.problem}; run `{PROG} data fetch {r.name} --force` to "
@@ -150,7 +208,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         check_writable(args.data_dir, "--data-dir")
     try:
-        where = data.fetch(args.name, args.data_dir, force=args.force)
+        where = data.fetch(args.name, args.data_dir, force=args.force,
+                           report=lambda line: print(f"{args.name}: {line}", flush=True))
     except ValueError as e:  # a name that cannot be fetched, or damaged files present
         raise UsageError(str(e)) from None
     except data.DatasetNotFoundError as e:

@@ -5,9 +5,9 @@ import argparse
 import importlib
 
 from cnnjax.cli.args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
-from cnnjax.cli.args import nonnegative_int
+from cnnjax.cli.args import non_negative_float, nonnegative_int
 from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
-from cnnjax.cli._commands import cmd_tune
+from cnnjax.cli._commands import cmd_eval, cmd_tune
 
 _EXAMPLES = """\
 examples:
@@ -18,6 +18,8 @@ examples:
   cnnjax train --model lenet5 --pool stochastic --dataset mnist --epochs 3
   cnnjax summary lenet5 --input-shape 28,28,1
   cnnjax data list
+  cnnjax train --config train.toml --epochs 5      # a flag overrides the file
+  cnnjax eval --workdir runs/spectral --dataset digits
 """
 
 
@@ -28,7 +30,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: int, batch_size: i
     p.add_argument("--epochs", type=positive_int, default=epochs, metavar="N",
                    help="training epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=batch_size, metavar="N",
-                   help="examples per step (default: %(default)s)")
+                   help="examples per step (default: %(default)s, the one default of train, "
+                        "ablate and eval: cnnjax.ablation.DEFAULTS)")
     p.add_argument("--lr", type=positive_float, default=lr, metavar="RATE",
                    help="learning rate (default: %(default)s)")
     p.add_argument("--optimizer", default="adam",
@@ -44,6 +47,13 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: int, batch_size: i
     p.add_argument("--devices", type=positive_int, default=None, metavar="N",
                    help="shard each batch over N local devices (default: all)")
     p.add_argument("--quiet", action="store_true", help="print only the final results")
+
+
+def _add_config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, metavar="FILE.toml",
+                   help="read options from a TOML file (keys: the long option names; flags "
+                        "given here override it); the run saves its effective options as "
+                        "config.toml")
 
 
 def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
@@ -83,7 +93,24 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                         "same run: any other setting but --epochs is refused)")
     p.add_argument("--restart", action="store_true",
                    help="delete the checkpoints in --workdir first and train from scratch")
-    _add_train_options(p, epochs=3, batch_size=128, lr=1e-3)
+    _add_train_options(p, epochs=3, batch_size=DEFAULTS["batch_size"], lr=1e-3)
+    # The rest of fit's options, and the configuration file.
+    _add_config_option(p)
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0, metavar="W",
+                   help="L2 penalty (adam, sgd) or decoupled decay (adamw) (default: 0)")
+    p.add_argument("--momentum", type=non_negative_float, default=0.9, metavar="M",
+                   help="SGD momentum (default: %(default)s)")
+    p.add_argument("--warmup-steps", type=positive_int, default=None, metavar="N",
+                   help="warmup of --schedule warmup_cosine (default: 5%% of all steps)")
+    p.add_argument("--augment", default="auto", choices=("auto", "crop_flip", "crop", "none"),
+                   help="augmentation: auto (crop+flip on CIFAR, crop on SVHN, none "
+                        "otherwise), crop_flip, crop, none (default: %(default)s)")
+    p.add_argument("--eval-batch-size", type=positive_int, default=None, metavar="N",
+                   help="test batch size (default: --batch-size)")
+    p.add_argument("--max-to-keep", type=positive_int, default=2, metavar="N",
+                   help="checkpoints kept in --workdir (default: %(default)s)")
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="where metrics.csv and TensorBoard files go (default: --workdir)")
     p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
                    help="Flax front end of the model: linen, or its flax.nnx twin starting "
                         "from the same parameters (default: %(default)s)")
@@ -137,7 +164,28 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
                    help="Flax front end of the models: linen, or their flax.nnx twins starting "
                         "from the same parameters (default: %(default)s)")
+    _add_config_option(p)
     p.set_defaults(func=cmd_ablate, models=None, datasets=None, seeds=None)
+
+    p = sub.add_parser(
+        "eval", help="evaluate a trained model (a train --workdir) on a dataset split",
+        formatter_class=formatter,
+        description="Load the model a `cnnjax train --workdir` run saved (any device count) "
+                    "and print its accuracy and mean cross-entropy on a dataset split.",
+        epilog="examples:\n  cnnjax eval --workdir runs/spectral --dataset digits\n"
+               "  cnnjax eval --workdir runs/mnist --dataset mnist --split train\n")
+    p.add_argument("--workdir", required=True, metavar="DIR", help="the training run's workdir")
+    p.add_argument("--dataset", default=None,
+                   help="dataset name (default: the one the model was trained on)")
+    p.add_argument("--split", default="test", choices=("train", "test"),
+                   help="dataset split (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"],
+                   metavar="N", help="images per forward pass (default: %(default)s)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="use only the first N examples")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where downloaded datasets live")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("data", help="list or fetch datasets", formatter_class=formatter,
                        description="List the known datasets or download one.",

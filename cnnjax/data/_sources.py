@@ -21,6 +21,7 @@ Where each dataset comes from (first match wins):
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import zlib
 from collections.abc import Sequence
@@ -51,7 +52,8 @@ class DatasetInfo(NamedTuple):
 
     ``available`` means the files are there *and* pass a cheap integrity check (IDX: header,
     size, gzip trailer; tfds: both splits open); ``problem`` says what failed for files that
-    are present but damaged (``''`` otherwise).
+    are present but damaged (``''`` otherwise); ``location`` says where the available copy
+    is (a directory, the tfds data dir, or ``'embedded'``; ``''`` when not available).
     """
     name: str
     source: str
@@ -59,6 +61,7 @@ class DatasetInfo(NamedTuple):
     num_classes: int
     image_shape: tuple[int, int, int]
     problem: str = ""
+    location: str = ""
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -139,12 +142,26 @@ def _load_digits(split: str) -> Dataset:
 # ---------------------------------------------------------------------------------- tfds
 
 
+class _UnpreparedVariantFilter(logging.Filter):
+    """Drops tfds' warning about a dataset folder without ``dataset_info.json``: probing a
+    dataset that was never prepared (what ``load`` and ``list_datasets`` do for every tfds
+    name) is expected here, and the caller gets the reason in its own message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "has no dataset_info.json" not in record.getMessage()
+
+
+_ABSL_FILTER = _UnpreparedVariantFilter()
+
+
 def _tfds_source(name: str, split: str, data_dir: str | None):
     """The tfds random-access source, or ``(None, reason)`` if tfds cannot provide it."""
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:
         return None, f"tensorflow-datasets is not installed ({e})"
+    absl = logging.getLogger("absl")
+    absl.addFilter(_ABSL_FILTER)
     try:
         return tfds.data_source(name, split=split, data_dir=data_dir, download=False), ""
     # tfds reports "not prepared" through several exception types (AssertionError,
@@ -152,6 +169,8 @@ def _tfds_source(name: str, split: str, data_dir: str | None):
     # here means "not available from tfds"; the reason is kept for the error message.
     except Exception as e:  # noqa: BLE001
         return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    finally:
+        absl.removeFilter(_ABSL_FILTER)
 
 
 def _from_tfds_source(source, name: str) -> Dataset:
@@ -348,17 +367,20 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetInfo
     tfds_dir = None if data_dir is None else os.fspath(data_dir)
     for name, (num_classes, shape, source) in _SPECS.items():
         available, problem = name == "digits", ""
+        location = "embedded" if available else ""
         directory = _idx_dir(name, data_dir) if name in _MIRRORS else None
         if directory is not None:
             problems = _idx_problems(directory)
             available, problem = not problems, "; ".join(problems)
+            location = directory if available else ""
         if not available and name != "digits":
             # tfds checks its own files' metadata when it opens a split.
             available = all(_tfds_source(name, split, tfds_dir)[0] is not None
                             for split in SPLITS)
             if available:
-                problem = ""
-        rows.append(DatasetInfo(name, source, available, num_classes, shape, problem))
+                problem, location = "", f"tfds ({tfds_dir or 'its default data dir'})"
+        rows.append(DatasetInfo(name, source, available, num_classes, shape, problem,
+                                location))
     return rows
 
 

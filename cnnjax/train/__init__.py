@@ -7,6 +7,11 @@ devices or hosts needs no code change: ``fit`` builds a ``jax.sharding.Mesh`` ov
 ``jax.devices()`` (all processes' devices after ``jax.distributed.initialize()``), shards
 each batch over the ``'data'`` axis and replicates the state.
 
+After training, :func:`load` rebuilds the model from a workdir's checkpoint (any device
+count), :func:`predict` gives logits or classes and :func:`evaluate` the test loss and
+accuracy; every epoch is logged to ``metrics.csv`` and, with tensorboardX, TensorBoard
+(:class:`MetricsLog`).
+
 Scaling out:
 
 * **One GPU/TPU host**: nothing to change — ``fit`` uses every local accelerator
@@ -35,6 +40,8 @@ Scaling out:
   ``jax.distributed.initialize('127.0.0.1:PORT', num_processes=2, process_id=i)``.
 """
 from cnnjax.train._checkpoint import Checkpointer
+from cnnjax.train._io import TrainedModel, evaluate, load, predict
+from cnnjax.train._logs import MetricsLog, read_metrics
 from cnnjax.train._loop import FitResult, fit
 from cnnjax.train._parallel import batch_sharding, make_mesh, replicated
 from cnnjax.train._state import (
@@ -47,6 +54,7 @@ from cnnjax.train._state import (
 )
 
 __all__ = [
-    "Checkpointer", "FitResult", "OPTIMIZERS", "SCHEDULES", "TrainState", "batch_sharding",
-    "cross_entropy", "fit", "make_mesh", "make_optimizer", "make_schedule", "replicated",
+    "Checkpointer", "FitResult", "MetricsLog", "OPTIMIZERS", "SCHEDULES", "TrainState",
+    "TrainedModel", "batch_sharding", "cross_entropy", "evaluate", "fit", "load",
+    "make_mesh", "make_optimizer", "make_schedule", "predict", "read_metrics", "replicated",
 ]

@@ -16,8 +16,9 @@ import optax
 from cnnjax.data import (Dataset, as_dataset, batch_indices, normalization_stats, normalize,
                          random_crop_flip, take)
 from cnnjax.ops._autotune import static_only
-from cnnjax.train import _nnx, _parallel, _validate
+from cnnjax.train import _io, _nnx, _parallel, _validate
 from cnnjax.train._checkpoint import Checkpointer
+from cnnjax.train._logs import MetricsLog, Progress
 from cnnjax.train._fingerprint import difference, run_fingerprint, stable_repr
 from cnnjax.train._state import TrainState, cross_entropy, make_optimizer, make_schedule
 
@@ -177,32 +178,6 @@ def _cached_optimizer(optimizer, schedule, learning_rate, total_steps, warmup_st
                                        momentum=momentum)
 
 
-class _Progress:
-    """A rich progress bar, or nothing (not a terminal, or not process 0)."""
-
-    def __init__(self, enabled: bool):
-        self._bar = None
-        if enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn)
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
-            self._bar.start()
-
-    def task(self, description: str, total: int):
-        if self._bar is None:
-            return None
-        return self._bar.add_task(description, total=total)
-
-    def advance(self, task):
-        if task is not None:
-            self._bar.update(task, advance=1)
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.stop()
-
-
 def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | None, *,
         epochs: int, batch_size: int, learning_rate: float, seed: int,
         optimizer: str | optax.GradientTransformation = "adam",
@@ -211,7 +186,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         eval_batch_size: int | None = None, workdir: str | None = None,
         restart: bool = False, devices: int | Sequence[jax.Device] | None = None,
         progress: bool | str = "auto", on_epoch_end: Callable[[dict], None] | None = None,
-        max_to_keep: int = 2) -> FitResult:
+        max_to_keep: int = 2, log_dir: str | bool | None = None) -> FitResult:
     """Trains a classifier with minibatch gradient descent, data-parallel over devices.
 
     The model is any flax module ``model(x, *, train) -> logits [N, K]`` with an optional
@@ -278,9 +253,14 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         naming the field; only ``epochs`` may grow, to extend a run.
       restart: delete ``workdir``'s checkpoints first and train from scratch.
       devices: ``None`` (all devices, all processes), an int (the first n) or a list.
-      progress: ``'auto'`` (a rich progress bar only when stdout is a terminal), True, False.
+      progress: ``'auto'`` (a rich progress bar when stdout is a terminal, else one line per
+        epoch with loss, accuracy, time and ETA), ``'bar'``, ``'lines'``, True (the bar) or
+        False (nothing).
       on_epoch_end: called with each new history entry (after the checkpoint is written).
       max_to_keep: checkpoints kept in ``workdir``.
+      log_dir: where each epoch is appended to ``metrics.csv`` and, with tensorboardX
+        installed, TensorBoard event files (:class:`MetricsLog`); default ``workdir``
+        (no logs without one), ``False`` for none.
 
     Returns:
       :class:`FitResult` ``(state, history, normalization, model)``.
@@ -352,9 +332,15 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     start_epoch = 0
     train_rows = _parallel.local_rows(rows, batch_size)
     eval_rows = _parallel.local_rows(rows, eval_batch_size)
-    show = (progress is True or (progress == "auto" and sys.stdout.isatty())) and (
-        jax.process_index() == 0)
-    ckpt = bar = None
+    if progress not in (True, False, "auto", "bar", "lines"):
+        raise ValueError(f"fit: progress must be 'auto', 'bar', 'lines', True or False, got "
+                         f"{progress!r}.")
+    mode = {True: "bar", False: None}.get(progress, progress)
+    if mode == "auto":
+        mode = "bar" if sys.stdout.isatty() else "lines"
+    mode = mode if jax.process_index() == 0 else None
+    log_dir = workdir if log_dir is None or log_dir is True else log_dir or None
+    ckpt = bar = logs = None
     try:
         if workdir is not None:
             # Closed in `finally` even when restoring fails, so that orbax's worker threads
@@ -369,7 +355,9 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
                 history, start_epoch = list(meta["history"]), int(meta["epoch"])
                 _log.info("resumed from %s at epoch %d (step %d)", workdir, start_epoch,
                           int(_parallel.to_host(state.step)))
-        bar = _Progress(show)
+        if log_dir is not None:
+            logs = MetricsLog(log_dir, history, restart=restart)
+        bar = Progress(mode, epochs)
         for epoch in range(start_epoch + 1, epochs + 1):
             task = bar.task(f"epoch {epoch}/{epochs}", steps_per_epoch)
             t0 = time.perf_counter()
@@ -409,7 +397,11 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
                       entry["test_loss"], entry["test_accuracy"], seconds)
             if ckpt is not None:
                 ckpt.save(epoch, state, {"history": history, "fingerprint": fingerprint,
-                                         "epochs": epochs})
+                                         "epochs": epochs, **_io.saved_model(model, train, mean,
+                                                                               std)})
+            if logs is not None:
+                logs.append(entry)
+            bar.epoch_done(entry)
             if on_epoch_end is not None:
                 on_epoch_end(dict(entry))
     finally:
@@ -417,6 +409,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
             bar.close()
         if ckpt is not None:
             ckpt.close()
+        if logs is not None:
+            logs.close()
     trained = model if own is None else model.trained(
         {"params": state.params, "batch_stats": state.batch_stats})
     return FitResult(state, history, (mean, std), trained)

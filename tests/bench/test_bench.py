@@ -188,3 +188,17 @@ def test_fwd_bwd_keeps_the_forward_pass():
     kept = fwd_bwd(fn).lower(x, w, ct).compile().as_text().count(" dot(")
     dropped = jax.jit(grads_only).lower(x, w, ct).compile().as_text().count(" dot(")
     assert kept == dropped + 1  # the forward matmul survives next to the backward ones
+
+
+def test_each_row_is_printed_to_stderr_as_it_finishes_unless_quiet(tmp_path, capsys):
+    status = bench.main(["--suite", "fft", "--quick", "--batch", "1", "--repeats", "1",
+                         "--no-torch"])
+    out, err = capsys.readouterr()
+    assert status == 0 and "### " in out
+    lines = err.strip().splitlines()
+    assert [l.split(":")[0] for l in lines] == ["[bench] fft k=3", "[bench] fft k=11"]
+    parser = argparse.ArgumentParser()
+    bench.configure_parser(parser)
+    from cnnjax.bench.cli import make_config
+    assert make_config(parser.parse_args(["--no-torch"])).verbose
+    assert not make_config(parser.parse_args(["--no-torch", "--quiet"])).verbose

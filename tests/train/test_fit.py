@@ -196,11 +196,11 @@ def test_state_is_a_plain_pytree(data):
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
 
 
-def test_quiet_when_not_a_terminal_and_logs_epochs(data, capsys, caplog):
+def test_one_line_per_epoch_when_not_a_terminal_and_logs_epochs(data, capsys, caplog):
     caplog.set_level(logging.INFO, logger="cnnjax.train")
     fit(TinyBN(), *data, epochs=1, **{**COMMON, "progress": "auto"})  # stdout is captured
     out, err = capsys.readouterr()
-    assert out == "" and err == ""
+    assert out.startswith("epoch 1/1 · train loss ") and out.count("\n") == 1 and err == ""
     assert any(r.getMessage().startswith("epoch 1/1: train loss") for r in caplog.records)
 
 
