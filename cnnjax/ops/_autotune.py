@@ -29,6 +29,7 @@ import contextlib
 import datetime
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -40,11 +41,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jaxlib
 import numpy as np
 
 from cnnjax.ops import checks
 from cnnjax.ops._conv_fft import direct_over_product
 from cnnjax.ops._conv_geometry import ConvGeometry
+from cnnjax.ops._conv_kernels import KERNELS
 
 try:  # POSIX; elsewhere the file is still replaced atomically, only merging is unlocked
     import fcntl
@@ -188,15 +191,19 @@ def machine_key() -> dict[str, Any]:
     return dict(_machine_key(_cores()))
 
 
+def _cnnjax_version() -> str:
+    try:
+        return importlib.metadata.version("cnnjax")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, uninstalled
+        return "unknown"
+
+
 @functools.lru_cache(maxsize=4)
 def _machine_key(cores: int) -> tuple[tuple[str, Any], ...]:
     # Cached per core count: every trace of impl='auto' asks, /proc/cpuinfo is read once.
-    import jaxlib
-
-    import cnnjax  # the package is fully imported by the time anything is traced
     return (("backend", jax.default_backend()), ("cpu", _cpu_model()), ("cores", cores),
             ("jax", jax.__version__), ("jaxlib", jaxlib.__version__),
-            ("cnnjax", getattr(cnnjax, "__version__", "?")))
+            ("cnnjax", _cnnjax_version()))
 
 
 def cache_path(machine: dict[str, Any] | None = None) -> str:
@@ -239,9 +246,7 @@ def _forward_flops(x_shape, w_shape, geometry: ConvGeometry) -> float:
 
 
 def _impl_fns() -> dict[str, Callable]:
-    # Imported here: the registry imports the policy, which imports this module.
-    from cnnjax.ops._conv_impls import _REGISTRY
-    return {name: impl.fn for name, impl in _REGISTRY.items()}
+    return {name: impl.fn for name, impl in KERNELS.items()}
 
 
 def _compiled_fwd_bwd(fn: Callable, x, w, ct, geometry: ConvGeometry, precision):

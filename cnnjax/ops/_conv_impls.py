@@ -1,32 +1,18 @@
-"""The registry of convolution implementations: name -> function, one line each.
+"""The registry of convolution implementations: the concrete ones and ``'auto'``.
 
-Every entry computes the same cross-correlation from canonical arguments,
-``fn(x, w, geometry, precision) -> y`` with ``x [N, *spatial, C_in]`` (already padded for a
-non-zero ``padding_mode``) and ``w [*k, C_in // groups, C_out]``. ``conv`` and
-``conv_transpose`` look implementations up here only, so adding one is one entry.
+``conv`` and ``conv_transpose`` look implementations up here only; adding one is one entry in
+``_conv_kernels.KERNELS``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 
 from cnnjax.ops import checks
-from cnnjax.ops._conv_fft import conv_fft
 from cnnjax.ops._conv_geometry import ConvGeometry
-from cnnjax.ops._conv_im2col import conv_im2col, conv_xla_im2col_grad
+from cnnjax.ops._conv_kernels import KERNELS, ConvFn, ConvImpl
 from cnnjax.ops._conv_policy import choose_impl
-from cnnjax.ops._conv_xla import conv_xla
-
-ConvFn = Callable[[jax.Array, jax.Array, ConvGeometry, Any], jax.Array]
-
-
-class ConvImpl(NamedTuple):
-    """One implementation: the function and what it is, in one line."""
-
-    fn: ConvFn
-    description: str
 
 
 def conv_auto(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) -> jax.Array:
@@ -38,14 +24,7 @@ def conv_auto(x: jax.Array, w: jax.Array, geom: ConvGeometry, precision=None) ->
 _REGISTRY: dict[str, ConvImpl] = {
     "auto": ConvImpl(conv_auto, "the impl choose_impl names for the backend and shapes "
                                 "(on CPU the fastest measured, cached on disk)"),
-    "xla": ConvImpl(conv_xla, "lax.conv_general_dilated: XLA's convolution (cuDNN, oneDNN, "
-                              "TPU emitters)"),
-    "im2col": ConvImpl(conv_im2col, "patches + one matmul per group, matmul backward "
-                                    "(custom_vjp: reverse-mode autodiff only)"),
-    "fft": ConvImpl(conv_fft, "the convolution theorem: real FFTs and a per-frequency channel "
-                              "product"),
-    "xla_im2col_grad": ConvImpl(conv_xla_im2col_grad, "XLA's forward, im2col's matmul backward "
-                                                      "(reverse-mode autodiff only)"),
+    **KERNELS,
 }
 
 CONV_IMPLS: tuple[str, ...] = tuple(_REGISTRY)
@@ -55,4 +34,3 @@ def conv_impl_fn(name: Any, op: str) -> ConvFn:
     """The function registered as ``name``; raises ``ValueError`` naming ``op`` otherwise."""
     checks.check_choice(name, CONV_IMPLS, op, "impl")
     return _REGISTRY[name].fn
-
