@@ -25,11 +25,32 @@ import io
 import logging
 import math
 import os
+import sys
 from collections.abc import Sequence
 
 import jax
 
 _log = logging.getLogger("cnnjax.train")
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """A handler writing to the *current* ``sys.stdout`` (redirections made later apply)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns one; the property wins
+        pass
+
+
+# fit's per-epoch lines when stdout is not a terminal: a logger of their own, so a program can
+# silence or redirect them with the logging configuration (``propagate`` off: not twice).
+_epoch_log = logging.getLogger("cnnjax.train.progress")
+_epoch_log.addHandler(_StdoutHandler())
+_epoch_log.setLevel(logging.INFO)
+_epoch_log.propagate = False
 
 CSV_FILE = "metrics.csv"
 
@@ -194,9 +215,9 @@ class Progress:
         eta = sum(typical) / len(typical) * (self._epochs - entry["epoch"])
         test = ("" if entry["test_accuracy"] is None else
                 f" · test loss {entry['test_loss']:.4f} acc {entry['test_accuracy']:.4f}")
-        print(f"epoch {entry['epoch']}/{self._epochs} · train loss {entry['train_loss']:.4f} "
-              f"acc {entry['train_accuracy']:.4f}{test} · {seconds:.1f}s · ETA {eta:.0f}s",
-              flush=True)
+        _epoch_log.info("epoch %d/%d · train loss %.4f acc %.4f%s · %.1fs · ETA %.0fs",
+                        entry["epoch"], self._epochs, entry["train_loss"],
+                        entry["train_accuracy"], test, seconds, eta)
 
     def close(self):
         if self._bar is not None:
