@@ -25,7 +25,7 @@ from cnnjax.bench.conv_suite import (
 from cnnjax.bench.peers import load_torch
 from cnnjax.bench.pool_suite import bench_pool
 from cnnjax.bench.report import markdown, targets
-from cnnjax.bench.timing import cores, cpu_name
+from cnnjax.ops._autotune import cores, cpu_model
 from cnnjax.bench.train_suite import TRAIN_MODELS, bench_train
 from cnnjax.cli.args import positive_int
 
@@ -119,7 +119,7 @@ def benchmark(cfg: Config) -> dict[str, Any]:
     result["meta"] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "jax": jax.__version__, "backend": jax.default_backend(), "cores": cores(),
-        "cpu": cpu_name(), "torch": None if cfg.torch is None else cfg.torch.__version__,
+        "cpu": cpu_model(), "torch": None if cfg.torch is None else cfg.torch.__version__,
         "batch": cfg.batch, "repeats": cfg.repeats, "suites": list(cfg.suites),
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "seconds": time.perf_counter() - t0}

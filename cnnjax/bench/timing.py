@@ -7,8 +7,6 @@ Every contender is compiled and warmed up first, then timed in rounds (one call 
 from __future__ import annotations
 
 import math
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -45,13 +43,6 @@ def jax_call(fn: Callable, *args) -> Callable[[], Any]:
     return lambda: block(fn(*args))
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def geomean(values: Sequence[float]) -> float:
     values = [v for v in values if v and math.isfinite(v)]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
@@ -59,14 +50,3 @@ def geomean(values: Sequence[float]) -> float:
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

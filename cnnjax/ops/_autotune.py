@@ -168,7 +168,8 @@ def disabled_reason(backend: str) -> str | None:
     return None
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform``)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -179,7 +180,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -188,7 +190,7 @@ def _cores() -> int:
 
 def machine_key() -> dict[str, Any]:
     """What a measurement depends on besides the configuration: where and with what it ran."""
-    return dict(_machine_key(_cores()))
+    return dict(_machine_key(cores()))
 
 
 def _cnnjax_version() -> str:
@@ -201,7 +203,7 @@ def _cnnjax_version() -> str:
 @functools.lru_cache(maxsize=4)
 def _machine_key(cores: int) -> tuple[tuple[str, Any], ...]:
     # Cached per core count: every trace of impl='auto' asks, /proc/cpuinfo is read once.
-    return (("backend", jax.default_backend()), ("cpu", _cpu_model()), ("cores", cores),
+    return (("backend", jax.default_backend()), ("cpu", cpu_model()), ("cores", cores),
             ("jax", jax.__version__), ("jaxlib", jaxlib.__version__),
             ("cnnjax", _cnnjax_version()))
 
