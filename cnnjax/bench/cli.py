@@ -25,9 +25,9 @@ from cnnjax.bench.conv_suite import (
 from cnnjax.bench.peers import load_torch
 from cnnjax.bench.pool_suite import bench_pool
 from cnnjax.bench.report import markdown, targets
-from cnnjax.ops._autotune import cores, cpu_model
 from cnnjax.bench.train_suite import TRAIN_MODELS, bench_train
 from cnnjax.cli.args import positive_int
+from cnnjax.ops._autotune import cores, cpu_model
 
 
 def _csv(choices: Sequence[str] | None = None):
