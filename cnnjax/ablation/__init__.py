@@ -40,7 +40,7 @@ from cnnjax.ablation.summary import GroupSummary, PoolSummary, summarize
 from cnnjax.layers.pool_specs import POOL_SPECS
 
 __all__ = [
-    "CLAIMS", "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "Claim",
+    "CHECKPOINT_SECONDS", "CLAIMS", "DEFAULTS", "POOL_SPECS", "REPORT_FILE", "RESULTS_FILE", "RUNS_DIR", "Claim",
     "ClaimResult", "Comparison", "GroupSummary", "PoolSummary", "append_record",
     "default_cache_dir", "describe_hyperparameters", "enable_compilation_cache",
     "evaluate_claims", "format_table", "hyperparameter_hash", "load_results", "plot_ablation",
@@ -49,7 +49,7 @@ __all__ = [
 
 # The runner (training) is imported on first use: reading results, summaries, reports and plots
 # (``cnnjax viz ablation``) never loads it.
-_RUNNER = ("DEFAULTS", "RUNS_DIR", "default_cache_dir", "enable_compilation_cache",
+_RUNNER = ("CHECKPOINT_SECONDS", "DEFAULTS", "RUNS_DIR", "default_cache_dir", "enable_compilation_cache",
            "run_ablation")
 
 

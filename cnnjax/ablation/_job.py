@@ -62,6 +62,7 @@ class Job:
     command: str | None
     progress: bool
     keep_checkpoints: bool
+    checkpoint_seconds: float
     cmodels: Any
     results: Path
     done: dict
@@ -110,7 +111,8 @@ class Job:
 
         common = dict(epochs=hp["epochs"], batch_size=hp["batch_size"],
                       learning_rate=hp["learning_rate"], optimizer=hp["optimizer"],
-                      schedule=hp["schedule"], workdir=str(workdir), on_epoch_end=hook)
+                      schedule=hp["schedule"], workdir=str(workdir), on_epoch_end=hook,
+                      checkpoint_seconds=self.checkpoint_seconds)
         start = time.perf_counter()
         if len(unit.seeds) == 1:
             result = ctrain.fit(model, train_data, test_data, seed=unit.seeds[0],

@@ -36,6 +36,11 @@ _OP = "run_ablation"
 #: vectorised step at least this much faster than the seeds' steps one after another.
 AUTO_MIN_SPEEDUP = 1.1
 
+#: A study's runs write a checkpoint at most once per this many seconds (and after their last
+#: epoch): on small data an epoch takes a fraction of a second and writing a checkpoint after
+#: each one took longer than the training (``fit``'s ``checkpoint_seconds``).
+CHECKPOINT_SECONDS = 60.0
+
 
 def _fail(message: str, exc: type[Exception] = ValueError) -> None:
     raise exc(f"{_OP}: {message}")
@@ -114,6 +119,7 @@ def run_ablation(
     vectorize_seeds: bool | str = "auto",
     cache_dir: str | os.PathLike | None = "auto",
     keep_checkpoints: bool = False,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
     report: bool = True,
     plots: bool = True,
     baseline: str | None = None,
@@ -165,6 +171,10 @@ def run_ablation(
             ``None`` leaves JAX's configuration alone.
         keep_checkpoints: keep ``runs/<run id>/`` after a run is recorded (default: delete
             it; checkpoints exist to resume interrupted runs).
+        checkpoint_seconds: a run writes a checkpoint after an epoch only when this many
+            seconds have passed since its last one (and always after its last epoch); a
+            kill loses at most this long plus one epoch of the run in progress. Not a
+            hyperparameter: results do not depend on it. ``0``: after every epoch.
         report, plots: write ``report.md`` (and its PNGs) when the grid is done.
         baseline: the pool variant the report compares the others with; must be one of
             ``pools``. Default: ``'max'`` when it is in the grid, else the first pool.
@@ -175,7 +185,7 @@ def run_ablation(
         log: called with one line of text before each training program.
         callback: called with each new record right after it is saved.
         on_epoch_end: called with ``(run id, history entry)`` after each epoch's checkpoint
-            is written (once per seed when seeds train together).
+            (and checkpoint, if one is written) (once per seed when seeds train together).
         frontend: ``'linen'`` (:mod:`cnnjax.models`) or ``'nnx'`` (the :mod:`cnnjax.nnx.models`
             twin, starting from the linen model's initial parameters for the seed, so both
             give the same numbers); recorded in the hyperparameters when not ``'linen'``.
@@ -215,6 +225,11 @@ def run_ablation(
     if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
         _fail(f"shift must be an int >= 0, got {shift!r}.")
     shift_trials = _check_positive_int(shift_trials, "shift_trials")
+    from cnnjax.train import _validate
+    try:
+        _validate.check_checkpoint_seconds(checkpoint_seconds, _OP)
+    except ValueError as e:
+        _fail(str(e)[len(_OP) + 2:])
     if not (isinstance(vectorize_seeds, bool) or vectorize_seeds == "auto"):
         _fail(f"vectorize_seeds must be True, False or 'auto', got {vectorize_seeds!r}.")
     if baseline is None:
@@ -291,7 +306,8 @@ def run_ablation(
         units.append(Unit(cells.index((d, m, p)) + 1, len(cells), m, d, p,
                           cell_seeds if together else (int(s),), epochs))
     job = Job(out_dir, hyperparameters, loaded, n_devices, devices, command, progress,
-              keep_checkpoints, cmodels, path, done, callback, on_epoch_end, monitor)
+              keep_checkpoints, checkpoint_seconds, cmodels, path, done, callback,
+              on_epoch_end, monitor)
     if monitor is not None:
         monitor.plan(units, [_epochs_on_disk(job.workdir(u)) for u in units])
     try:

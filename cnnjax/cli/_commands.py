@@ -63,7 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                warmup_steps=args.warmup_steps,
                                augment=None if args.augment == "none" else args.augment,
                                eval_batch_size=args.eval_batch_size,
-                               max_to_keep=args.max_to_keep, log_dir=args.log_dir)
+                               max_to_keep=args.max_to_keep, log_dir=args.log_dir,
+                               checkpoint_seconds=args.checkpoint_seconds)
     # fit's own checks (one sentence each, "fit: ..."): a model that does not fit the data,
     # a workdir holding another run or no intact checkpoint. Anything else is a bug.
     except (ValueError, TypeError) as e:
@@ -176,6 +177,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             devices=args.devices,
             vectorize_seeds="auto" if args.vectorize_seeds is None else args.vectorize_seeds,
             cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
+            checkpoint_seconds=args.checkpoint_seconds,
             plots=not args.no_plots, baseline=args.baseline, command=command,
             progress=False, monitor=monitor, frontend=args.frontend)
         report = out / ablation.REPORT_FILE

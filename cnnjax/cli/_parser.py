@@ -62,7 +62,7 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
     ``bench`` and ``viz`` are configured by their own modules; their subparsers are filled
     in only when ``delegate`` names them, so building the parser imports nothing heavy.
     """
-    from cnnjax.ablation import DEFAULTS
+    from cnnjax.ablation import CHECKPOINT_SECONDS, DEFAULTS
 
     parser = Parser(
         prog=PROG, formatter_class=formatter, epilog=_EXAMPLES,
@@ -111,6 +111,9 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                    help="checkpoints kept in --workdir (default: %(default)s)")
     p.add_argument("--log-dir", default=None, metavar="DIR",
                    help="where metrics.csv and TensorBoard files go (default: --workdir)")
+    p.add_argument("--checkpoint-seconds", type=non_negative_float, default=0.0, metavar="S",
+                   help="write an epoch's checkpoint only when S seconds have passed since "
+                        "the last one (the last epoch always; default: 0, every epoch)")
     p.add_argument("--frontend", choices=("linen", "nnx"), default="linen",
                    help="Flax front end of the model: linen, or its flax.nnx twin starting "
                         "from the same parameters (default: %(default)s)")
@@ -124,7 +127,8 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                     "and hyperparameters: every metric's mean ± 95% CI over seeds, a paired "
                     "comparison with --baseline, the published claims) with PNG plots. "
                     "Re-running skips finished runs and resumes an interrupted one from its "
-                    "checkpoint, so a kill loses at most the current epoch. List options take "
+                    "checkpoint, so a kill loses at most --checkpoint-seconds plus one epoch of "
+                    "the run in progress. List options take "
                     "comma-separated values.",
         epilog="examples:\n  cnnjax ablate                        # the default study\n"
                "  cnnjax ablate --pools max,avg,spectral --seeds 0 --epochs 5 --out /tmp/a\n"
@@ -147,6 +151,11 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                         " a directory, or 'none' (default: %(default)s)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep OUT/runs/<run>/ checkpoints of finished runs")
+    p.add_argument("--checkpoint-seconds", type=non_negative_float,
+                   default=CHECKPOINT_SECONDS, metavar="S",
+                   help="a run writes a checkpoint after an epoch only when S seconds have "
+                        "passed since its last one, and after its last epoch (default: "
+                        "%(default)s; 0: every epoch)")
     p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the report from OUT/results.jsonl")

@@ -186,7 +186,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         eval_batch_size: int | None = None, workdir: str | None = None,
         restart: bool = False, devices: int | Sequence[jax.Device] | None = None,
         progress: bool | str = "auto", on_epoch_end: Callable[[dict], None] | None = None,
-        max_to_keep: int = 2, log_dir: str | bool | None = None) -> FitResult:
+        max_to_keep: int = 2, log_dir: str | bool | None = None,
+        checkpoint_seconds: float = 0.0) -> FitResult:
     """Trains a classifier with minibatch gradient descent, data-parallel over devices.
 
     The model is any flax module ``model(x, *, train) -> logits [N, K]`` with an optional
@@ -243,7 +244,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         ``'crop_flip'``/``True``, ``'crop'``, ``None``/``False``, or ``f(key, images)``
         applied to uint8 batches on device.
       eval_batch_size: test batch size (default ``batch_size``); multiple of the devices.
-      workdir: if given, an orbax checkpoint is written there after every epoch, and a run
+      workdir: if given, an orbax checkpoint is written there after every epoch (see
+        ``checkpoint_seconds``) and after the last one, and a run
         finding checkpoints resumes from the newest intact one (a damaged newer one is
         skipped with a ``RuntimeWarning``). Each checkpoint records the run's fingerprint:
         the model's class and fields (the pool spec among them), parameter shapes and
@@ -256,8 +258,15 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
       progress: ``'auto'`` (a rich progress bar when stdout is a terminal, else one line per
         epoch with loss, accuracy, time and ETA), ``'bar'``, ``'lines'``, True (the bar) or
         False (nothing).
-      on_epoch_end: called with each new history entry (after the checkpoint is written).
+      on_epoch_end: called with each new history entry (after the epoch's checkpoint, if
+        one is written).
       max_to_keep: checkpoints kept in ``workdir``.
+      checkpoint_seconds: write an epoch's checkpoint only when at least this many seconds
+        have passed since the last one was written (or training started); the last epoch
+        is always written. ``0`` (default): every epoch. A kill then loses at most this
+        long plus one epoch of training; a resumed run still ends bit for bit where the
+        uninterrupted one ends. For short epochs (small models, small data) the checkpoint
+        write can cost more than the epoch.
       log_dir: where each epoch is appended to ``metrics.csv`` and, with tensorboardX
         installed, TensorBoard event files (:class:`MetricsLog`); default ``workdir``
         (no logs without one), ``False`` for none.
@@ -289,6 +298,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     if not learning_rate > 0 and not callable(schedule):
         raise ValueError(f"fit: learning_rate must be > 0, got {learning_rate!r}.")
     _validate.check_data(train, test)
+    _validate.check_checkpoint_seconds(checkpoint_seconds, "fit")
     if restart and workdir is None:
         raise ValueError("fit: restart=True needs a workdir (it deletes the workdir's "
                          "checkpoints), got workdir=None.")
@@ -358,6 +368,7 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
         if log_dir is not None:
             logs = MetricsLog(log_dir, history, restart=restart)
         bar = Progress(mode, epochs)
+        saved_at = time.monotonic()
         for epoch in range(start_epoch + 1, epochs + 1):
             task = bar.task(f"epoch {epoch}/{epochs}", steps_per_epoch)
             t0 = time.perf_counter()
@@ -395,10 +406,12 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
             _log.info("epoch %d/%d: train loss %.4f acc %.4f, test loss %s acc %s, %.2fs",
                       epoch, epochs, entry["train_loss"], entry["train_accuracy"],
                       entry["test_loss"], entry["test_accuracy"], seconds)
-            if ckpt is not None:
+            if ckpt is not None and _checkpoint_due(epoch, epochs, saved_at,
+                                                    checkpoint_seconds):
                 ckpt.save(epoch, state, {"history": history, "fingerprint": fingerprint,
                                          "epochs": epochs, **_io.saved_model(model, train, mean,
                                                                                std)})
+                saved_at = time.monotonic()
             if logs is not None:
                 logs.append(entry)
             bar.epoch_done(entry)
@@ -414,6 +427,11 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     trained = model if own is None else model.trained(
         {"params": state.params, "batch_stats": state.batch_stats})
     return FitResult(state, history, (mean, std), trained)
+
+
+def _checkpoint_due(epoch: int, epochs: int, saved_at: float, every_seconds: float) -> bool:
+    """Whether the checkpoint of ``epoch`` is written (``fit``'s ``checkpoint_seconds``)."""
+    return epoch == epochs or time.monotonic() - saved_at >= every_seconds
 
 
 def _check_same_run(fingerprint: dict, ckpt: Checkpointer, meta: dict) -> None:

@@ -26,6 +26,7 @@ from cnnjax.train._loop import (
     _augment_name,
     _cached_optimizer,
     _check_same_run,
+    _checkpoint_due,
     _eval_step,
     _init_state,
     _steps,
@@ -159,7 +160,7 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
               warmup_steps: int | None = None, augment: Any = "auto",
               eval_batch_size: int | None = None, workdir: str | None = None,
               on_epoch_end: Callable[[list[dict]], None] | None = None,
-              max_to_keep: int = 2) -> SeedsResult:
+              max_to_keep: int = 2, checkpoint_seconds: float = 0.0) -> SeedsResult:
     """Trains one configuration for several seeds at once: ``jax.vmap`` over the seeds.
 
     Everything that depends on the seed is per seed, exactly as :func:`cnnjax.train.fit`
@@ -172,11 +173,12 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
 
     Args:
       model, train_data, test_data, epochs, batch_size, learning_rate, optimizer, schedule,
-        weight_decay, momentum, warmup_steps, augment, eval_batch_size, max_to_keep: as
+        weight_decay, momentum, warmup_steps, augment, eval_batch_size, max_to_keep,
+        checkpoint_seconds: as
         :func:`cnnjax.train.fit` (``optimizer`` and ``schedule`` by name).
       seeds: the S distinct seeds, in the order of the results.
       workdir: if given, the stacked state of all seeds is checkpointed there after every
-        epoch, and a run finding checkpoints resumes from the newest intact one. The
+        epoch (see ``checkpoint_seconds``) and after the last one, and a run finding checkpoints resumes from the newest intact one. The
         fingerprint is ``fit``'s with the seed list in place of the seed, so a workdir of
         other seeds, or of another configuration, is refused.
       on_epoch_end: called with the S new history entries after each epoch's checkpoint.
@@ -204,6 +206,7 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
     if not learning_rate > 0:
         raise ValueError(f"{_OP}: learning_rate must be > 0, got {learning_rate!r}.")
     _validate.check_data(train, test)
+    _validate.check_checkpoint_seconds(checkpoint_seconds, _OP)
     eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
     steps_per_epoch = len(train.labels) // batch_size
     if steps_per_epoch == 0:
@@ -244,6 +247,7 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
             if restored is not None:
                 state, meta = restored
                 per_epoch, start_epoch = [list(e) for e in meta["history"]], int(meta["epoch"])
+        saved_at = time.monotonic()
         for epoch in range(start_epoch + 1, epochs + 1):
             t0 = time.perf_counter()
             metrics = []
@@ -277,9 +281,11 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
                 e["eval_seconds"] = eval_seconds
                 e["learning_rate"] = lr
             per_epoch.append(entries)
-            if ckpt is not None:
+            if ckpt is not None and _checkpoint_due(epoch, epochs, saved_at,
+                                                    checkpoint_seconds):
                 ckpt.save(epoch, state, {"history": per_epoch, "fingerprint": fingerprint,
                                          "epochs": epochs})
+                saved_at = time.monotonic()
             if on_epoch_end is not None:
                 on_epoch_end([dict(e) for e in entries])
     finally:

@@ -77,3 +77,11 @@ def check_model(model: Any, train: Any, test: Any) -> dict:
                              f"{int(data.num_classes)} classes (labels {lo}..{hi}); build the "
                              f"model with num_classes={classes}.")
     return variables
+
+
+def check_checkpoint_seconds(value: Any, op: str) -> None:
+    """``checkpoint_seconds`` must be a real number >= 0 (0: a checkpoint every epoch)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(f"{op}: checkpoint_seconds must be a finite number >= 0, got "
+                         f"{value!r}.")
