@@ -133,6 +133,18 @@ def _init_state(model, tx, sample: jax.Array, root: jax.Array, mean: jax.Array,
                       opt_state=opt_state, step=jnp.zeros((), jnp.int32), rng=k_run)
 
 
+def _eager_init(model, tx, sharding, sample, root, mean, std, own: dict | None = None):
+    """:func:`_init_state` run eagerly on host-local inputs, then placed with ``sharding``.
+
+    Not jitted on purpose: a jitted init is one program per model (the initialisers'
+    random-number code compiled anew each time, ~2-3 s on a 2-core CPU), while eager
+    initialisers are compiled once per parameter shape for the whole process — in a pooling
+    study every variant has the same conv and dense shapes. The values are the same bits.
+    """
+    state = _init_state(model, tx, *(np.asarray(a) for a in (sample, root, mean, std)), own)
+    return jax.device_put(jax.device_get(state), sharding)
+
+
 def _on_mesh(fn: Callable, mesh, **kwargs) -> Callable:
     """``jax.jit`` of ``fn(state, images, labels, mean, std)`` as one SPMD program: state and
     normalisation replicated, the batch's rows split over the mesh, outputs replicated."""
@@ -150,8 +162,7 @@ def _steps(model, tx, augment, mesh):
     run) reuse the compiled steps: the seed, the data and the normalisation constants are
     arguments, not constants baked into the programs.
     """
-    init = jax.jit(functools.partial(_init_state, model, tx),
-                   out_shardings=_parallel.replicated(mesh))
+    init = functools.partial(_eager_init, model, tx, _parallel.replicated(mesh))
     train_step = _on_mesh(functools.partial(_train_step, model=model, tx=tx, augment=augment),
                           mesh, donate_argnums=0)
     eval_step = _on_mesh(functools.partial(_eval_step, model=model), mesh)
@@ -329,9 +340,8 @@ def fit(model, train_data: Dataset | Sequence, test_data: Dataset | Sequence | N
     rows = _parallel.batch_sharding(mesh)
     mean, std = normalization_stats(train.images)
     mean_d, std_d = (jax.device_put(a, repl) for a in (mean, std))
-    root = jax.device_put(jax.random.PRNGKey(seed), repl)
     with static_only():
-        state = init(jax.device_put(train.images[:1], repl), root, mean_d, std_d, own)
+        state = init(train.images[:1], jax.random.PRNGKey(seed), mean, std, own)
 
     fingerprint = run_fingerprint(
         model=model, variables=variables, train=train, test=test, optimizer=optimizer,

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.data import Dataset, as_dataset, batch_indices, normalization_stats, take
+from cnnjax.ops._autotune import static_only
 from cnnjax.train import _parallel, _validate
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._fingerprint import run_fingerprint
@@ -54,8 +55,10 @@ class SeedsResult(NamedTuple):
 @functools.lru_cache(maxsize=32)
 def _vmapped_steps(model, tx, augment):
     """fit's init/train/eval steps, vmapped over the seed axis and jitted (one device)."""
-    init = jax.jit(jax.vmap(functools.partial(_init_state, model, tx),
-                            in_axes=(None, 0, None, None)))
+    def init(sample, roots, mean, std):  # eager, as fit's (``_eager_init``): the same bits
+        states = [_init_state(model, tx, sample, root, mean, std) for root in roots]
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
     train_step = jax.jit(jax.vmap(functools.partial(_train_step, model=model, tx=tx,
                                                     augment=augment),
                                   in_axes=(0, 0, 0, None, None)), donate_argnums=0)
@@ -226,7 +229,8 @@ def fit_seeds(model, train_data: Dataset | Sequence, test_data: Dataset | Sequen
     mean, std = normalization_stats(train.images)
     mean_d, std_d = jnp.asarray(mean), jnp.asarray(std)
     roots = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    state = init(jnp.asarray(train.images[:1]), roots, mean_d, std_d)
+    with static_only():  # as in fit: the init's convs never run for their speed
+        state = init(jnp.asarray(train.images[:1]), roots, mean_d, std_d)
 
     fingerprint = run_fingerprint(
         model=model, variables=variables, train=train, test=test, optimizer=optimizer,

@@ -317,7 +317,7 @@ def test_grid_killed_after_first_run_then_completed(tmp_path):
 
 def test_run_killed_mid_epochs_resumes_from_its_checkpoint(tmp_path):
     _needs_models()
-    grid = {**TINY, "pools": ("max",)}
+    grid = {**TINY, "pools": ("max",), "checkpoint_seconds": 0}  # one after every epoch
     first = []
 
     def kill_after_epoch_1(rid, entry):
@@ -338,6 +338,25 @@ def test_run_killed_mid_epochs_resumes_from_its_checkpoint(tmp_path):
     assert record["run_id"] == rid
     assert record["history"][0] == entry  # including its measured seconds
     assert (tmp_path / "runs" / rid).is_dir()  # kept on request
+
+
+def test_a_kill_before_the_first_checkpoint_starts_the_run_over(tmp_path):
+    _needs_models()
+    grid = {**TINY, "pools": ("max",)}  # the default interval: no checkpoint before the last
+
+    def kill_after_epoch_1(rid, entry):
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        run_ablation(tmp_path, on_epoch_end=kill_after_epoch_1, **grid)
+    assert load_results(tmp_path) == []
+    epochs_trained = []
+    (record,) = run_ablation(tmp_path, on_epoch_end=lambda r, e: epochs_trained.append(
+        e["epoch"]), **grid)
+    assert epochs_trained == [1, 2]
+    (whole,) = run_ablation(tmp_path / "whole", **grid)
+    assert [h["train_loss"] for h in record["history"]] == [
+        h["train_loss"] for h in whole["history"]]
 
 
 def test_a_record_without_required_fields_is_an_error(tmp_path):
