@@ -139,7 +139,7 @@ def bench_train(cfg: Config, with_memory: bool) -> dict[str, Any]:
         if cfg.torch is not None:
             cands["torch"] = torch_trainer(cfg.torch, name, x_np, y_np)
         if "train" in cfg.suites:
-            t = measure(cands, cfg.repeats, warmup=2)
+            t = measure(cands, cfg.repeats, warmup=2, settle=1)
             row = {"model": name, "batch": cfg.batch, "ms": {k: v * 1e3 for k, v in t.items()},
                    "flax_over_cnnjax": t["flax"] / t["cnnjax"],
                    "xla_over_cnnjax": t["cnnjax[xla]"] / t["cnnjax"],

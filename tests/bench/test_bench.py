@@ -8,6 +8,7 @@ path for an 11x11 kernel on a 64x64 input.
 import argparse
 import json
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +16,6 @@ import numpy as np
 import pytest
 
 import cnnjax
-
 from cnnjax import bench
 from cnnjax.bench import profile, report
 from cnnjax.bench.conv_suite import fwd_bwd
@@ -35,6 +35,17 @@ def test_measure_interleaves_and_takes_medians():
     times = bench.measure(cands, repeats=3, warmup=1)
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+
+
+def test_measure_settles_each_candidate_before_timing_it(monkeypatch):
+    calls, clock = [], iter(range(1000))
+    cands = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    # Each clock reading 1 s after the previous: a timed call spans exactly one second.
+    monkeypatch.setattr(bench.timing, "time",
+                        types.SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    times = bench.measure(cands, repeats=2, warmup=1, settle=1)
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 2
+    assert times == {"a": 1.0, "b": 1.0}  # the settling call is not in the time
 
 
 def test_conv_suite_reports_every_contender(tmp_path, capsys):
