@@ -5,8 +5,10 @@ import dataclasses
 import datetime as _dt
 import functools
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,9 @@ class Job:
     callback: Callable[[dict], None] | None
     on_epoch_end: Callable[[str, dict], None] | None
     monitor: StudyProgress | None
+    #: Set when the study stops (a unit failed, or the caller was interrupted): units that
+    #: are training then stop at their next epoch's end.
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def workdir(self, unit: Unit) -> Path:
         hp = self.hyperparameters
@@ -101,6 +106,8 @@ class Job:
             self.monitor.start(index, _epochs_on_disk(workdir))
 
         def hook(entries):
+            if self.stop.is_set():
+                raise _Stopped
             entries = entries if isinstance(entries, list) else [entries]
             if self.on_epoch_end is not None:
                 for rid, entry in zip(rids, entries):
@@ -163,6 +170,55 @@ class Job:
         if self.callback is not None:
             for record in records:
                 self.callback(record)
+
+
+class _Stopped(Exception):
+    """A unit stopped because the study stopped (another unit's error or an interrupt)."""
+
+
+def run_units(job: Job, units: Sequence[Unit], workers: int,
+              log: Callable[[str], None] | None) -> None:
+    """Trains ``units`` in order, ``workers`` at a time (threads; each unit is one program).
+
+    A run's result is a pure function of its unit and settings, so running two at once
+    changes only the wall time: on a 2-core CPU a LeNet-5 step on the digits keeps about
+    one core busy, and one unit's compilation overlaps another's training. The first error
+    (or an interrupt of the caller) stops the study: the other running unit stops at its next
+    epoch's end, units not started never start, and the error is raised.
+    """
+    def one(i: int, unit: Unit) -> None:
+        if job.stop.is_set():
+            return
+        if log is not None:
+            resumed = " (resuming)" if job.workdir(unit).exists() else ""
+            log(f"[cell {unit.cell}/{unit.cells}] {unit.model} on {unit.dataset}, "
+                f"pool={unit.pool}, seed{'s' if len(unit.seeds) > 1 else ''}="
+                f"{','.join(map(str, unit.seeds))}{resumed}")
+        try:
+            job.train(i, unit)
+        except BaseException:
+            job.stop.set()  # before this thread can take the next unit
+            raise
+
+    if workers <= 1 or len(units) < 2:
+        for i, unit in enumerate(units):
+            one(i, unit)
+        return
+    pool = futures.ThreadPoolExecutor(workers, thread_name_prefix="cnnjax-ablate")
+    running = [pool.submit(one, i, unit) for i, unit in enumerate(units)]
+    try:
+        futures.wait(running, return_when=futures.FIRST_EXCEPTION)
+        errors = [f.exception() for f in running if f.done() and not f.cancelled()]
+        errors = [e for e in errors if e is not None]
+        if errors:  # the cause, not a unit that stopped because of it
+            raise next((e for e in errors if not isinstance(e, _Stopped)), errors[0])
+    except BaseException:
+        job.stop.set()
+        for f in running:
+            f.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _epochs_on_disk(workdir: Path) -> int:

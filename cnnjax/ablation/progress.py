@@ -8,6 +8,7 @@ them from the compilation cache), which later epochs do not.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,10 @@ class StudyProgress:
         self._fresh: list[bool] = []
         self._first: list[float] = []
         self._steady: list[float] = []
-        self._tick = 0.0
+        self._ticks: dict[int, float] = {}
+        self._lock = threading.Lock()
+        #: Units trained at once (the runner's ``workers``): the ETA divides by it.
+        self.workers = 1
 
     def plan(self, units: Sequence[Unit], done_epochs: Sequence[int] | None = None) -> None:
         """The study's units, with the epochs each has already trained (checkpoints)."""
@@ -134,20 +138,26 @@ class StudyProgress:
 
     def start(self, index: int, done_epochs: int = 0) -> None:
         """Unit ``index`` starts (``done_epochs`` restored from its checkpoint)."""
-        self._left[index] = self._units[index].epochs - done_epochs
-        self._tick = time.perf_counter()
-        if self._live is not None:
-            self._show(self._line(index, done_epochs + 1, None, running=True))
+        with self._lock:
+            self._left[index] = self._units[index].epochs - done_epochs
+            self._ticks[index] = time.perf_counter()
+            if self._live is not None:
+                self._show(self._line(index, done_epochs + 1, None, running=True))
 
     def epoch(self, index: int, epoch: int, accuracies: Sequence[float | None] | None,
               seconds: float | None = None) -> str:
         """Unit ``index`` finished ``epoch``; returns (and shows) its line.
 
-        ``seconds`` defaults to the time since :meth:`start` or the previous epoch.
+        ``seconds`` defaults to the time since :meth:`start` or the previous epoch of the
+        same unit.
         """
+        with self._lock:
+            return self._epoch(index, epoch, accuracies, seconds)
+
+    def _epoch(self, index, epoch, accuracies, seconds) -> str:
         now = time.perf_counter()
-        seconds = now - self._tick if seconds is None else seconds
-        self._tick = now
+        seconds = now - self._ticks.get(index, now) if seconds is None else seconds
+        self._ticks[index] = now
         (self._first if self._fresh[index] else self._steady).append(seconds)
         self._fresh[index] = False
         self._left[index] = max(0, self._units[index].epochs - epoch)
@@ -162,9 +172,12 @@ class StudyProgress:
         return line
 
     def eta(self) -> float | None:
-        """Seconds the study still needs, by :func:`estimate_remaining`."""
-        return estimate_remaining(self._first, self._steady,
+        """Seconds the study still needs, by :func:`estimate_remaining` (epoch times measured
+        while ``workers`` units trained at once, so the sum is divided by ``workers``)."""
+        left = estimate_remaining(self._first, self._steady,
                                   list(zip(self._fresh, self._left)))
+        units_left = sum(1 for n in self._left if n > 0)
+        return None if left is None else left / max(1, min(self.workers, units_left))
 
     def _show(self, line: str) -> None:
         from rich.text import Text  # plain text: "[cell 3/25]" is not rich markup

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cnnjax.ablation import _frontend
-from cnnjax.ablation._job import RUNS_DIR, Job, _epochs_on_disk  # noqa: F401 (RUNS_DIR is public)
+from cnnjax.ablation._job import RUNS_DIR, Job, _epochs_on_disk, run_units  # noqa: F401 (RUNS_DIR is public)
 from cnnjax.ablation.progress import StudyProgress, Unit
 from cnnjax.ablation.report import write_report
 from cnnjax.ablation.results import _canonical, load_results, results_path, run_key
@@ -40,6 +40,10 @@ AUTO_MIN_SPEEDUP = 1.1
 #: epoch): on small data an epoch takes a fraction of a second and writing a checkpoint after
 #: each one took longer than the training (``fit``'s ``checkpoint_seconds``).
 CHECKPOINT_SECONDS = 60.0
+
+#: ``workers='auto'`` runs this many training programs at once where it can (see
+#: ``run_ablation``).
+AUTO_WORKERS = 2
 
 
 def _fail(message: str, exc: type[Exception] = ValueError) -> None:
@@ -120,6 +124,7 @@ def run_ablation(
     cache_dir: str | os.PathLike | None = "auto",
     keep_checkpoints: bool = False,
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    workers: int | str = "auto",
     report: bool = True,
     plots: bool = True,
     baseline: str | None = None,
@@ -175,6 +180,14 @@ def run_ablation(
             seconds have passed since its last one (and always after its last epoch); a
             kill loses at most this long plus one epoch of the run in progress. Not a
             hyperparameter: results do not depend on it. ``0``: after every epoch.
+        workers: training programs run at once, each in its own thread (``int >= 1``), or
+            ``'auto'``: :data:`AUTO_WORKERS` on the CPU backend with one device, at least that
+            many cores and the memory of that many programs
+            (:func:`~cnnjax.train._seeds.estimate_memory_bytes`) at most half the free host
+            memory; else 1. Runs are pure functions of their settings, so results do not
+            depend on it (only the order of the lines of ``results.jsonl`` does); on a
+            2-core CPU two LeNet-5 trainings on the digits at once took 0.72-0.80× the time
+            of the two one after the other, and one program compiles while another trains.
         report, plots: write ``report.md`` (and its PNGs) when the grid is done.
         baseline: the pool variant the report compares the others with; must be one of
             ``pools``. Default: ``'max'`` when it is in the grid, else the first pool.
@@ -230,6 +243,9 @@ def run_ablation(
         _validate.check_checkpoint_seconds(checkpoint_seconds, _OP)
     except ValueError as e:
         _fail(str(e)[len(_OP) + 2:])
+    if workers != "auto" and (isinstance(workers, bool) or not isinstance(
+            workers, (int, np.integer)) or workers < 1):
+        _fail(f"workers must be an int >= 1 or 'auto', got {workers!r}.")
     if not (isinstance(vectorize_seeds, bool) or vectorize_seeds == "auto"):
         _fail(f"vectorize_seeds must be True, False or 'auto', got {vectorize_seeds!r}.")
     if baseline is None:
@@ -310,14 +326,11 @@ def run_ablation(
               on_epoch_end, monitor)
     if monitor is not None:
         monitor.plan(units, [_epochs_on_disk(job.workdir(u)) for u in units])
+    n_workers = _workers(workers, n_devices, cmodels, units, loaded, hyperparameters)
+    if monitor is not None:
+        monitor.workers = n_workers
     try:
-        for i, unit in enumerate(units):
-            if log is not None:
-                resumed = " (resuming)" if job.workdir(unit).exists() else ""
-                log(f"[cell {unit.cell}/{unit.cells}] {unit.model} on {unit.dataset}, "
-                    f"pool={unit.pool}, seed{'s' if len(unit.seeds) > 1 else ''}="
-                    f"{','.join(map(str, unit.seeds))}{resumed}")
-            job.train(i, unit)
+        run_units(job, units, n_workers, log)
     finally:
         if monitor is not None:
             monitor.close()
@@ -326,6 +339,31 @@ def run_ablation(
         # Every cell recorded in results.jsonl, not only this grid's.
         write_report(out_dir, command=command, plots=plots, baseline=baseline)
     return records
+
+
+def _workers(mode: int | str, n_devices: int, cmodels, units, loaded, hp: dict) -> int:
+    """How many training programs run at once (see ``run_ablation``'s ``workers``)."""
+    if mode != "auto":
+        return int(mode)
+    import jax
+
+    from cnnjax.train import _seeds
+    if (jax.default_backend() != "cpu" or n_devices > 1 or len(units) < 2
+            or (os.cpu_count() or 1) < AUTO_WORKERS):
+        return 1
+    free = _seeds.available_memory_bytes()
+    if free is None:
+        return 1
+    # One pool per (model, dataset): the variants' activations are of the same sizes.
+    firsts = {(u.model, u.dataset, len(u.seeds)): u.pool for u in reversed(units)}
+    for (model_name, dataset, n_seeds), pool in firsts.items():
+        train = loaded[dataset][0]
+        model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
+        need = _seeds.estimate_memory_bytes(model, train.images[:1], AUTO_WORKERS * n_seeds,
+                                            hp["batch_size"])
+        if need > free // 2:
+            return 1
+    return AUTO_WORKERS
 
 
 def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, pool: str, train,

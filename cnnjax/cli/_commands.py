@@ -177,7 +177,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
             devices=args.devices,
             vectorize_seeds="auto" if args.vectorize_seeds is None else args.vectorize_seeds,
             cache_dir=cache, keep_checkpoints=args.keep_checkpoints,
-            checkpoint_seconds=args.checkpoint_seconds,
+            checkpoint_seconds=args.checkpoint_seconds, workers=args.workers,
             plots=not args.no_plots, baseline=args.baseline, command=command,
             progress=False, monitor=monitor, frontend=args.frontend)
         report = out / ablation.REPORT_FILE

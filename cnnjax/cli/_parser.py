@@ -5,7 +5,7 @@ import argparse
 import importlib
 
 from cnnjax.cli.args import (PROG, Parser, UsageError, formatter, name_list, pool_list, positive_float, positive_int, seed_list, shape)
-from cnnjax.cli.args import non_negative_float, nonnegative_int
+from cnnjax.cli.args import non_negative_float, nonnegative_int, workers_count
 from cnnjax.cli._commands import (cmd_ablate, cmd_data, cmd_summary, cmd_train)
 from cnnjax.cli._commands import cmd_eval, cmd_tune
 
@@ -156,6 +156,10 @@ def build_parser(delegate: str | None = None) -> argparse.ArgumentParser:
                    help="a run writes a checkpoint after an epoch only when S seconds have "
                         "passed since its last one, and after its last epoch (default: "
                         "%(default)s; 0: every epoch)")
+    p.add_argument("--workers", type=workers_count, default="auto", metavar="N",
+                   help="training programs run at once, each in a thread; 'auto': 2 on a "
+                        "CPU with one device and at least 2 cores when they fit in memory, "
+                        "else 1 (results do not depend on it; default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="write the tables without plots")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the report from OUT/results.jsonl")

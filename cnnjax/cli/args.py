@@ -49,6 +49,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def workers_count(text: str) -> int | str:
+    """``'auto'`` or a positive integer (``ablate --workers``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive integer, got "
+                                         f"{text!r}") from None
+
+
 def nonnegative_int(text: str) -> int:
     try:
         value = int(text)

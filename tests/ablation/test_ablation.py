@@ -248,8 +248,10 @@ def test_enable_compilation_cache_writes_programs(tmp_path):
 # --------------------------------------------------------------------------- the grid
 # LeNet5 on the first 96 train / 96 test digits, batch 32: three steps per epoch.
 
+# One program at a time: these tests check what a kill leaves, in the grid's order
+# (tests/ablation/test_workers.py runs programs at once).
 TINY = {"pools": ("max", "avg"), "seeds": (0,), "epochs": 2, "batch_size": 32, "limit": 96,
-        "cache_dir": None}
+        "cache_dir": None, "workers": 1}
 
 
 class _Interrupt(Exception):
