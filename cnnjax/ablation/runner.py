@@ -186,8 +186,9 @@ def run_ablation(
             (:func:`~cnnjax.train._seeds.estimate_memory_bytes`) at most half the free host
             memory; else 1. Runs are pure functions of their settings, so results do not
             depend on it (only the order of the lines of ``results.jsonl`` does); on a
-            2-core CPU two LeNet-5 trainings on the digits at once took 0.72-0.80× the time
-            of the two one after the other, and one program compiles while another trains.
+            2-core CPU two LeNet-5 trainings on the digits ran 1.25-1.39× faster side by side
+            than one after the other (``experiments/seed_parallelism.py``), and one program
+            compiles while another trains.
         report, plots: write ``report.md`` (and its PNGs) when the grid is done.
         baseline: the pool variant the report compares the others with; must be one of
             ``pools``. Default: ``'max'`` when it is in the grid, else the first pool.
