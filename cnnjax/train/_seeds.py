@@ -55,7 +55,7 @@ class SeedsResult(NamedTuple):
 @functools.lru_cache(maxsize=32)
 def _vmapped_steps(model, tx, augment):
     """fit's init/train/eval steps, vmapped over the seed axis and jitted (one device)."""
-    def init(sample, roots, mean, std):  # eager, as fit's (``_eager_init``): the same bits
+    def init(sample, roots, mean, std):  # eager, as fit's (``_eager_init``): the same values
         states = [_init_state(model, tx, sample, root, mean, std) for root in roots]
         return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
