@@ -37,7 +37,7 @@ def test_names_and_get():
         nnx_models.get("lenet", rngs=nnx.Rngs(0))
 
 
-# VGG-11 with BN at its native size is the costliest eager init; vgg11 and vgg16_bn cover VGG.
+# vgg11 and vgg16_bn check VGG's counts (without and with BN) in the default set.
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "vgg11_bn" else n
                                   for n in NATIVE])
 def test_parameter_counts_equal_linen(name):
