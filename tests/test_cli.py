@@ -317,6 +317,8 @@ def _damage(step_dir):
         f.write("{garbage")
 
 
+# fit's fallback and its one-line error: tests/train/test_checkpoint.py (default set).
+@pytest.mark.slow
 @pytest.mark.filterwarnings("always::RuntimeWarning")
 def test_damaged_checkpoints_warn_then_fail_in_one_line(capsys, tmp_path):
     _models()

@@ -176,6 +176,8 @@ def test_half_done_cell_trains_only_the_missing_seeds_together(tmp_path):
     _assert_same_records([records[0], records[2]], alone)
 
 
+# Resuming seeds trained together: test_killed_after_an_epoch_resumes_and_refuses_other_seeds.
+@pytest.mark.slow
 def test_killed_vectorised_cell_resumes(tmp_path):
     # A checkpoint after every epoch, so that the kill after epoch 1 leaves one to resume.
     grid = {**GRID, "pools": ("max",), "seeds": (0, 1), "checkpoint_seconds": 0}

@@ -46,11 +46,13 @@ def test_names_cover_the_zoo():
 # smoke test below.
 # The bigger models cost minutes of XLA compilation on 2 cores (every spec compiles its pool
 # at every site's shape, and the eager backward pass compiles every layer), so their rows of
-# the matrix are marked slow; a quick run (-m "not slow") covers each of them with one or two
-# specs in test_other_variants_train_and_eval (GoogLeNet: the jitted training-step test).
+# the matrix are marked slow; a quick run (-m "not slow") covers each of them with the jitted
+# training step of test_second_jitted_step_does_not_recompile (a stochastic pool; GoogLeNet max).
 _SLOW = pytest.mark.slow
 MATRIX = [
-    pytest.param("lenet5", {}, id="lenet5"), pytest.param("mnistnet", {}, id="mnistnet"),
+    pytest.param("lenet5", {}, id="lenet5"),
+    # MNISTNet's pools are LeNet5's sites; its training step is tested jitted below.
+    pytest.param("mnistnet", {}, id="mnistnet", marks=_SLOW),
     pytest.param("resnet20", {}, id="resnet20", marks=_SLOW),
     pytest.param("nin", {}, id="nin", marks=_SLOW),
     pytest.param("alexnet", {"hidden": 32}, id="alexnet", marks=_SLOW),
@@ -89,10 +91,15 @@ def test_every_model_with_every_pool(name, kw):
         _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
 
 
+# The rows marked slow are models whose training step test_second_jitted_step_does_not_recompile
+# already runs in the default set (resnet18: test_cifar_and_native_sizes, shape level).
 @pytest.mark.parametrize("name, specs", [
-    ("alexnet", ("mixed:learn",)), ("vgg11_bn", ("gated",)), ("vgg11", ("max",)),
-    ("vgg16", ("max",)), ("vgg16_bn", ("max",)), ("resnet20", ("stochastic", "lp:learn")),
-    ("nin", ("spectral", "stochastic_mixed")), ("resnet18", ("max",)),
+    pytest.param("alexnet", ("mixed:learn",), marks=_SLOW),
+    pytest.param("vgg11_bn", ("gated",), marks=_SLOW), ("vgg11", ("max",)),
+    ("vgg16", ("max",)), ("vgg16_bn", ("max",)),
+    pytest.param("resnet20", ("stochastic", "lp:learn"), marks=_SLOW),
+    pytest.param("nin", ("spectral", "stochastic_mixed"), marks=_SLOW),
+    pytest.param("resnet18", ("max",), marks=_SLOW),
 ])
 def test_other_variants_train_and_eval(name, specs):
     kw = {"hidden": 32} if name.startswith(("vgg", "alexnet")) else {}
@@ -100,17 +107,21 @@ def test_other_variants_train_and_eval(name, specs):
         _train_and_eval(name, SMALL[name], spec, impl="xla", **kw)
 
 
-def test_learned_pool_parameters_get_gradients():
+@pytest.mark.parametrize("spec, key", [
+    ("lp:learn", "p_raw"),
+    pytest.param("mixed:learn", "alpha_logit", marks=_SLOW),
+    pytest.param("gated", "gate", marks=_SLOW),
+])
+def test_learned_pool_parameters_get_gradients(spec, key):
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 1)), jnp.float32)
-    for spec, key in (("lp:learn", "p_raw"), ("mixed:learn", "alpha_logit"), ("gated", "gate")):
-        model = models.LeNet5(num_classes=3, pool=spec)
-        v = model.init(_rngs(0), x, train=False)
-        grads = jax.grad(lambda p: _loss(p, {}, model, x, jnp.asarray([0, 2]), _rngs(1))[0])(
-            v["params"])
-        pool_grads = [g for path, g in jax.tree_util.tree_leaves_with_path(grads)
-                      if path[-1].key == key]
-        assert len(pool_grads) == 2, spec  # both pooling sites learn their own parameter
-        assert all(np.all(np.isfinite(g)) and np.any(g != 0) for g in pool_grads), spec
+    model = models.LeNet5(num_classes=3, pool=spec)
+    v = model.init(_rngs(0), x, train=False)
+    grads = jax.grad(lambda p: _loss(p, {}, model, x, jnp.asarray([0, 2]), _rngs(1))[0])(
+        v["params"])
+    pool_grads = [g for path, g in jax.tree_util.tree_leaves_with_path(grads)
+                  if path[-1].key == key]
+    assert len(pool_grads) == 2, spec  # both pooling sites learn their own parameter
+    assert all(np.all(np.isfinite(g)) and np.any(g != 0) for g in pool_grads), spec
 
 
 def test_pool_factory_is_accepted():

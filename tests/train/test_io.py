@@ -131,6 +131,8 @@ print(json.dumps(r.history[-1]))
 """
 
 
+# A four-device checkpoint restored on one device: test_parallel.py (default set).
+@pytest.mark.slow
 def test_a_run_trained_on_four_devices_loads_on_one(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}

@@ -37,7 +37,9 @@ def test_names_and_get():
         nnx_models.get("lenet", rngs=nnx.Rngs(0))
 
 
-@pytest.mark.parametrize("name", list(NATIVE))
+# vgg11 and vgg16_bn check VGG's counts (without and with BN) in the default set.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "vgg11_bn" else n
+                                  for n in NATIVE])
 def test_parameter_counts_equal_linen(name):
     model = nnx_models.get(name, num_classes=10, rngs=nnx.Rngs(0))
     assert model.input_shape == NATIVE[name]
