@@ -181,7 +181,8 @@ def run_ablation(
             kill loses at most this long plus one epoch of the run in progress. Not a
             hyperparameter: results do not depend on it. ``0``: after every epoch.
         workers: training programs run at once, each in its own thread (``int >= 1``), or
-            ``'auto'``: :data:`AUTO_WORKERS` on the CPU backend with one device, at least that
+            ``'auto'``: without ``progress`` (one progress bar at a time),
+            :data:`AUTO_WORKERS` on the CPU backend with one device, at least that
             many cores and the memory of that many programs
             (:func:`~cnnjax.train._seeds.estimate_memory_bytes`) at most half the free host
             memory; else 1. Runs are pure functions of their settings, so results do not
@@ -327,7 +328,8 @@ def run_ablation(
               on_epoch_end, monitor)
     if monitor is not None:
         monitor.plan(units, [_epochs_on_disk(job.workdir(u)) for u in units])
-    n_workers = _workers(workers, n_devices, cmodels, units, loaded, hyperparameters)
+    n_workers = _workers(workers, n_devices, cmodels, units, loaded, hyperparameters,
+                         progress)
     if monitor is not None:
         monitor.workers = n_workers
     try:
@@ -342,14 +344,15 @@ def run_ablation(
     return records
 
 
-def _workers(mode: int | str, n_devices: int, cmodels, units, loaded, hp: dict) -> int:
+def _workers(mode: int | str, n_devices: int, cmodels, units, loaded, hp: dict,
+             progress: bool) -> int:
     """How many training programs run at once (see ``run_ablation``'s ``workers``)."""
     if mode != "auto":
         return int(mode)
     import jax
 
     from cnnjax.train import _seeds
-    if (jax.default_backend() != "cpu" or n_devices > 1 or len(units) < 2
+    if (progress or jax.default_backend() != "cpu" or n_devices > 1 or len(units) < 2
             or (os.cpu_count() or 1) < AUTO_WORKERS):
         return 1
     free = _seeds.available_memory_bytes()
