@@ -241,10 +241,7 @@ def run_ablation(
         _fail(f"shift must be an int >= 0, got {shift!r}.")
     shift_trials = _check_positive_int(shift_trials, "shift_trials")
     from cnnjax.train import _validate
-    try:
-        _validate.check_checkpoint_seconds(checkpoint_seconds, _OP)
-    except ValueError as e:
-        _fail(str(e)[len(_OP) + 2:])
+    _validate.check_checkpoint_seconds(checkpoint_seconds, _OP)
     if workers != "auto" and (isinstance(workers, bool) or not isinstance(
             workers, (int, np.integer)) or workers < 1):
         _fail(f"workers must be an int >= 1 or 'auto', got {workers!r}.")
@@ -351,23 +348,24 @@ def _workers(mode: int | str, n_devices: int, cmodels, units, loaded, hp: dict,
         return int(mode)
     import jax
 
-    from cnnjax.train import _seeds
     if (progress or jax.default_backend() != "cpu" or n_devices > 1 or len(units) < 2
             or (os.cpu_count() or 1) < AUTO_WORKERS):
         return 1
-    free = _seeds.available_memory_bytes()
-    if free is None:
-        return 1
     # One pool per (model, dataset): the variants' activations are of the same sizes.
     firsts = {(u.model, u.dataset, len(u.seeds)): u.pool for u in reversed(units)}
-    for (model_name, dataset, n_seeds), pool in firsts.items():
-        train = loaded[dataset][0]
-        model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
-        need = _seeds.estimate_memory_bytes(model, train.images[:1], AUTO_WORKERS * n_seeds,
-                                            hp["batch_size"])
-        if need > free // 2:
-            return 1
-    return AUTO_WORKERS
+    fits = all(_fits_in_memory(cmodels, m, p, loaded[d][0], AUTO_WORKERS * n, hp["batch_size"])
+               for (m, d, n), p in firsts.items())
+    return AUTO_WORKERS if fits else 1
+
+
+def _fits_in_memory(cmodels, model_name: str, pool: str, train, n_seeds: int,
+                    batch_size: int) -> bool:
+    """Whether ``n_seeds`` trainings of the model at once need at most half the free memory."""
+    from cnnjax.train import _seeds
+    model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
+    need = _seeds.estimate_memory_bytes(model, train.images[:1], n_seeds, batch_size)
+    free = _seeds.available_memory_bytes()
+    return free is not None and need <= free // 2
 
 
 def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, pool: str, train,
@@ -382,12 +380,10 @@ def _vectorize(mode: bool | str, n_devices: int, cmodels, model_name: str, pool:
     from cnnjax.train import _seeds
     if jax.default_backend() != "cpu":
         return False
-    model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
     hp = hyperparameters
-    need = _seeds.estimate_memory_bytes(model, train.images[:1], n_seeds, hp["batch_size"])
-    free = _seeds.available_memory_bytes()
-    if free is None or need > free // 2:
+    if not _fits_in_memory(cmodels, model_name, pool, train, n_seeds, hp["batch_size"]):
         return False
+    model = cmodels.get(model_name, num_classes=train.num_classes, pool=pool)
     speedup = _seeds.measure_speedup(
         model, train, seeds=n_seeds, batch_size=hp["batch_size"],
         learning_rate=hp["learning_rate"], optimizer=hp["optimizer"],
