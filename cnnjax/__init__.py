@@ -8,8 +8,14 @@ modules for ``flax.nnx``, ``cnnjax.models``), loops and I/O at the top (``cnnjax
 The sub-packages are imported lazily so that ``import cnnjax`` stays cheap.
 """
 import importlib as _importlib
+import os as _os
 
-from cnnjax import ops
+from cnnjax import _host_memory
+
+if _os.environ.get(_host_memory.ENV_VAR, "").strip() == "1":  # before JAX starts any thread
+    _host_memory.reuse_host_memory()
+
+from cnnjax import ops  # noqa: E402 - after the host-memory setting, which must precede JAX
 from cnnjax.ops import *  # noqa: F403 - the public ops are the package's API
 from cnnjax.ops import __all__ as _ops_all
 

@@ -18,22 +18,38 @@ or damaged, a workdir holding another run or no intact checkpoint), with one lin
 that says what is wrong and no traceback; 1 when ``data fetch`` finds no reachable source;
 130 when interrupted (Ctrl-C; ``ablate`` resumes when run again). Everything heavy (JAX programs, Flax, datasets, matplotlib)
 is imported inside the subcommand that needs it, so ``cnnjax --help`` stays quick.
+
+Run as a program, the commands that train or time (``train``, ``eval``, ``ablate``,
+``bench``, ``tune``) first make the process reuse freed host memory
+(:func:`cnnjax.train.reuse_host_memory`; ``CNNJAX_REUSE_HOST_MEMORY=0`` turns it off).
 """
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
+from cnnjax._host_memory import reuse_host_memory
 from cnnjax.cli.args import PROG, UsageError
 from cnnjax.cli._parser import build_parser
 
 __all__ = ["PROG", "UsageError", "build_parser", "main"]
 
+# The commands that run training steps or time them: their process keeps freed host memory.
+HEAVY_COMMANDS = ("train", "eval", "ablate", "bench", "tune")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the ``cnnjax`` command; returns the exit status (0 ok, 2 bad arguments)."""
+    """Runs the ``cnnjax`` command; returns the exit status (0 ok, 2 bad arguments).
+
+    ``argv=None`` means the process's own command line: only then, for the
+    ``HEAVY_COMMANDS``, is the process set to reuse freed host memory before anything runs
+    (a caller passing ``argv`` owns its process and decides that itself).
+    """
+    own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    if own_process and command in HEAVY_COMMANDS:
+        reuse_host_memory()
     delegate = command if command in ("bench", "viz") else None
     try:
         parser = build_parser(delegate)

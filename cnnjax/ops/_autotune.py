@@ -7,7 +7,8 @@ random data of that shape (medians of a few interleaved runs, a small time budge
 fastest is remembered: in memory, and in a JSON file that later processes read.
 
 The file lives in ``$CNNJAX_CACHE_DIR`` (default ``~/.cache/cnnjax``), one per machine key
-(backend, CPU model, usable cores, jax/jaxlib and cnnjax versions), named
+(backend, CPU model, usable cores, jax/jaxlib and cnnjax versions, whether the process
+reuses freed host memory), named
 ``autotune-<hash of the key>.json``; an entry measured under another key never applies.
 Writers merge with what is on disk under an exclusive ``fcntl.flock`` and replace the file
 atomically (temp file + ``os.replace``), so concurrent processes never lose each other's
@@ -44,6 +45,7 @@ import jax
 import jaxlib
 import numpy as np
 
+from cnnjax import _host_memory
 from cnnjax.ops import checks
 from cnnjax.ops._conv_fft import direct_over_product
 from cnnjax.ops._conv_geometry import ConvGeometry
@@ -189,8 +191,9 @@ def cores() -> int:
 
 
 def machine_key() -> dict[str, Any]:
-    """What a measurement depends on besides the configuration: where and with what it ran."""
-    return dict(_machine_key(cores()))
+    """What a measurement depends on besides the configuration: where and with what it ran
+    (and whether the process reuses freed host memory, which changes im2col's chunking)."""
+    return dict(_machine_key(cores(), _host_memory.reused()))
 
 
 def _cnnjax_version() -> str:
@@ -200,12 +203,12 @@ def _cnnjax_version() -> str:
         return "unknown"
 
 
-@functools.lru_cache(maxsize=4)
-def _machine_key(cores: int) -> tuple[tuple[str, Any], ...]:
+@functools.lru_cache(maxsize=8)
+def _machine_key(cores: int, host_memory_reused: bool) -> tuple[tuple[str, Any], ...]:
     # Cached per core count: every trace of impl='auto' asks, /proc/cpuinfo is read once.
     return (("backend", jax.default_backend()), ("cpu", cpu_model()), ("cores", cores),
             ("jax", jax.__version__), ("jaxlib", jaxlib.__version__),
-            ("cnnjax", _cnnjax_version()))
+            ("cnnjax", _cnnjax_version()), ("host_memory_reused", host_memory_reused))
 
 
 def cache_path(machine: dict[str, Any] | None = None) -> str:

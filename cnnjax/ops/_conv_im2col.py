@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from cnnjax import _host_memory
 from cnnjax.ops import checks
 from cnnjax.ops._conv_geometry import ConvGeometry
 from cnnjax.ops._conv_xla import conv_xla
@@ -82,6 +83,12 @@ def _conv_backward(x, w, g, geom: ConvGeometry, precision):
 # 32 MB mmap threshold; one unchunked ``cols`` buffer of ~85 MB (N=128, 24x24x288) is
 # allocated with mmap on every call and the page faults alone cost more than XLA's conv.
 _CHUNK_BYTES = 2 << 20
+# Unless the process reuses freed host memory (``cnnjax.train.reuse_host_memory``): then a
+# whole-batch ``cols`` costs no page faults and one matmul without the scan's buffers wins
+# on every layer measured (forward+backward at batch 128 on the 2-core Xeon, side by side:
+# MnistNet conv2 108 vs 153 ms, LeNet5 conv2 58 vs 70, the thin first layers 5-9 vs 8-14;
+# docs/benchmark.md). Patches up to this size are then made in one piece.
+_REUSED_CHUNK_BYTES = 1 << 30
 # A chunk size that divides the batch (no tail chunk) is preferred down to this fraction of
 # the cache-sized one: see ``_dividing_chunk``.
 _MIN_DIVIDING_FRACTION = Fraction(2, 3)
@@ -92,7 +99,8 @@ _SHARD_SEARCH_FACTOR = 4
 def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     out = geom.output_shape(x_shape[1:-1])
     per_example = checks.prod(out) * checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
-    b = max(1, min(x_shape[0], _CHUNK_BYTES // max(per_example, 1)))
+    budget = _REUSED_CHUNK_BYTES if _host_memory.reused() else _CHUNK_BYTES
+    b = max(1, min(x_shape[0], budget // max(per_example, 1)))
     devices = jax.local_device_count()
     if devices == 1:
         return _dividing_chunk(x_shape[0], b)

@@ -34,11 +34,15 @@ Scaling out:
   on one device. Whole runs are therefore not bitwise equal across device counts
   and their trajectories separate, as in every framework; compare them over seeds. On the
   same devices a run, and a resumed run, is reproducible bit for bit.
+* **Host memory** (Linux): call :func:`reuse_host_memory` at the top of a training script
+  so that XLA:CPU's per-step buffers are reused instead of mapped and page-faulted anew
+  every step (the ``cnnjax`` command does).
 * Trying it on one CPU machine: ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
   (set before JAX starts) gives 4 host devices; for several processes use
   ``jax.config.update('jax_cpu_collectives_implementation', 'gloo')`` and
   ``jax.distributed.initialize('127.0.0.1:PORT', num_processes=2, process_id=i)``.
 """
+from cnnjax._host_memory import reuse_host_memory
 from cnnjax.train._checkpoint import Checkpointer
 from cnnjax.train._io import TrainedModel, evaluate, load, predict
 from cnnjax.train._logs import MetricsLog, read_metrics
@@ -57,4 +61,5 @@ __all__ = [
     "Checkpointer", "FitResult", "MetricsLog", "OPTIMIZERS", "SCHEDULES", "TrainState",
     "TrainedModel", "batch_sharding", "cross_entropy", "evaluate", "fit", "load",
     "make_mesh", "make_optimizer", "make_schedule", "predict", "read_metrics", "replicated",
+    "reuse_host_memory",
 ]

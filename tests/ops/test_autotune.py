@@ -180,6 +180,17 @@ def test_cache_of_another_machine_key_is_ignored(autotune, count_measures):
     assert _autotune.cache_path(other) != path
 
 
+def test_reused_host_memory_is_another_machine_key(monkeypatch):
+    # im2col chunks differently when freed host memory is reused: its own measurements.
+    from cnnjax import _host_memory
+    monkeypatch.setattr(_host_memory, "_applied", False)
+    plain = _autotune.machine_key()
+    monkeypatch.setattr(_host_memory, "_applied", True)
+    reused = _autotune.machine_key()
+    assert plain["host_memory_reused"] is False and reused["host_memory_reused"] is True
+    assert _autotune.cache_path(plain) != _autotune.cache_path(reused)
+
+
 def test_bad_entry_in_the_cache_is_ignored(autotune, count_measures):
     machine = _autotune.machine_key()
     path = _autotune.cache_path(machine)

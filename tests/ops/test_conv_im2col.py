@@ -45,6 +45,20 @@ def test_batch_chunking_is_invisible(rng, monkeypatch, chunk_bytes):
         np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
 
 
+def test_reused_host_memory_makes_the_patches_in_one_piece(monkeypatch):
+    # MnistNet conv2 at batch 128: 663 kB of patches per example.
+    from cnnjax import _host_memory
+    from cnnjax.ops._conv_geometry import ConvGeometry
+    geom = ConvGeometry((3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    shapes = ((128, 26, 26, 32), (3, 3, 32, 64), geom, 4)
+    monkeypatch.setattr(_host_memory, "_applied", False)
+    assert _conv_im2col._chunk(*shapes) == 2  # ~2 MB chunks (3 would leave a tail)
+    monkeypatch.setattr(_host_memory, "_applied", True)  # the flag only: no mallopt here
+    assert _conv_im2col._chunk(*shapes) == 128
+    # Still bounded: 10k examples of 663 kB are 6.5 GB of patches.
+    assert _conv_im2col._chunk((10_000, 26, 26, 32), (3, 3, 32, 64), geom, 4) < 10_000
+
+
 def test_shard_friendly_chunk_sizes():
     chunk = _conv_im2col._shard_friendly_chunk
     assert chunk(128, 3, 1) == 3       # one device: untouched
