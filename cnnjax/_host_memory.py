@@ -34,16 +34,16 @@ def reuse_host_memory() -> bool:
     allocation is served by ``mmap`` and freed memory at the top of the heap is kept: the
     ~100 MB XLA:CPU allocates and frees on every training step is then reused instead of
     being mapped and page-faulted anew (see the module docstring for the measurements). The
-    ``cnnjax`` command calls it for ``train``, ``eval``, ``ablate`` and ``bench``.
+    ``cnnjax`` command calls it for its ``HEAVY_COMMANDS`` (:mod:`cnnjax.cli`).
 
     Threads that already allocated keep their own arenas, which cannot hold a buffer that
     large, so the earlier the better: ``CNNJAX_REUSE_HOST_MEMORY=1`` in the environment
     applies it at ``import cnnjax``, before JAX is imported. Called after JAX is imported but
     before its first computation, as the command does, it works as well (measured: the
     median step has no page faults either way, while now and then a step faults a buffer
-    in anew as the heap grows); after the first computation, little. The price is that the process keeps its peak heap
-    until it exits, which is what a training process wants and a long-lived service that
-    trains once may not. Does nothing and returns ``False`` on other platforms or C
+    in anew as the heap grows); after the first computation, little. The price is that the
+    process keeps its peak heap until it exits, which is what a training process wants and
+    a long-lived service that trains once may not. Does nothing and returns ``False`` on other platforms or C
     libraries, or when ``CNNJAX_REUSE_HOST_MEMORY`` is ``0``; calling it again returns
     ``True`` without changing anything.
     """

@@ -19,9 +19,9 @@ that says what is wrong and no traceback; 1 when ``data fetch`` finds no reachab
 130 when interrupted (Ctrl-C; ``ablate`` resumes when run again). Everything heavy (JAX programs, Flax, datasets, matplotlib)
 is imported inside the subcommand that needs it, so ``cnnjax --help`` stays quick.
 
-Run as a program, the commands that train or time (``train``, ``eval``, ``ablate``,
-``bench``, ``tune``) first make the process reuse freed host memory
-(:func:`cnnjax.train.reuse_host_memory`; ``CNNJAX_REUSE_HOST_MEMORY=0`` turns it off).
+Run as a program, the commands that train or time (``HEAVY_COMMANDS``) first make the process
+reuse freed host memory (:func:`cnnjax.train.reuse_host_memory`;
+``CNNJAX_REUSE_HOST_MEMORY=0`` turns it off).
 """
 from __future__ import annotations
 

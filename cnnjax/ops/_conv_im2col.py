@@ -87,7 +87,9 @@ _CHUNK_BYTES = 2 << 20
 # whole-batch ``cols`` costs no page faults and one matmul without the scan's buffers wins
 # on every layer measured (forward+backward at batch 128 on the 2-core Xeon, side by side:
 # MnistNet conv2 108 vs 153 ms, LeNet5 conv2 58 vs 70, the thin first layers 5-9 vs 8-14;
-# docs/benchmark.md). Patches up to this size are then made in one piece.
+# docs/benchmark.md). Patches up to this size are then made in one piece. Not in a
+# multi-process run, where every process must compile the same program whatever each one
+# set for its own memory.
 _REUSED_CHUNK_BYTES = 1 << 30
 # A chunk size that divides the batch (no tail chunk) is preferred down to this fraction of
 # the cache-sized one: see ``_dividing_chunk``.
@@ -99,7 +101,8 @@ _SHARD_SEARCH_FACTOR = 4
 def _chunk(x_shape, w_shape, geom: ConvGeometry, itemsize: int) -> int:
     out = geom.output_shape(x_shape[1:-1])
     per_example = checks.prod(out) * checks.prod(geom.kernel_size) * x_shape[-1] * itemsize
-    budget = _REUSED_CHUNK_BYTES if _host_memory.reused() else _CHUNK_BYTES
+    reused = _host_memory.reused() and jax.process_count() == 1
+    budget = _REUSED_CHUNK_BYTES if reused else _CHUNK_BYTES
     b = max(1, min(x_shape[0], budget // max(per_example, 1)))
     devices = jax.local_device_count()
     if devices == 1:

@@ -57,6 +57,9 @@ def test_reused_host_memory_makes_the_patches_in_one_piece(monkeypatch):
     assert _conv_im2col._chunk(*shapes) == 128
     # Still bounded: 10k examples of 663 kB are 6.5 GB of patches.
     assert _conv_im2col._chunk((10_000, 26, 26, 32), (3, 3, 32, 64), geom, 4) < 10_000
+    # Several processes compile one program whatever each set for itself: the plain chunks.
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    assert _conv_im2col._chunk(*shapes) == 2
 
 
 def test_shard_friendly_chunk_sizes():
