@@ -120,5 +120,5 @@ def test_the_command_sets_it_for_its_own_process_and_heavy_commands_only(monkeyp
     monkeypatch.setattr(sys, "argv", ["cnnjax", "--help"])
     assert cnnjax.cli.main() == 0
     assert calls == [1]
-    assert set(cnnjax.cli.HEAVY_COMMANDS) == {"train", "eval", "ablate", "bench", "tune"}
+    assert set(cnnjax.cli.HEAVY_COMMANDS) == {"train", "eval", "bench", "tune"}
     capsys.readouterr()
