@@ -35,10 +35,10 @@ from cnnjax.cli._parser import build_parser
 __all__ = ["PROG", "UsageError", "build_parser", "main"]
 
 # The commands that run training steps or time them: their process keeps freed host memory.
-# Not ``ablate``: it trains two programs at once in two threads (``workers='auto'``), which
-# then share one malloc arena; the default study took 5 min 6 s with it against 3 min 56 s
-# without (system time 39 vs 16 s; one clean-clone run each, docs/benchmark.md), and its
-# digits buffers are too small to fault much.
+# Not ``ablate``: the default study took 5 min 6 s with it against 3 min 56 s without
+# (system time 39 vs 16 s; one clean-clone run each, docs/benchmark.md), its digits buffers
+# are too small to fault much, and with it ``vectorize_seeds='auto'`` measured the vmapped
+# seeds faster and took them (``vectorized_seeds`` 3 instead of 1 in results.jsonl).
 HEAVY_COMMANDS = ("train", "eval", "bench", "tune")
 
 
