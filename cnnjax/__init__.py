@@ -8,12 +8,10 @@ modules for ``flax.nnx``, ``cnnjax.models``), loops and I/O at the top (``cnnjax
 The sub-packages are imported lazily so that ``import cnnjax`` stays cheap.
 """
 import importlib as _importlib
-import os as _os
 
 from cnnjax import _host_memory
 
-if _os.environ.get(_host_memory.ENV_VAR, "").strip() == "1":  # before JAX starts any thread
-    _host_memory.reuse_host_memory()
+_host_memory.apply_if_requested()  # before JAX starts any thread
 
 from cnnjax import ops  # noqa: E402 - after the host-memory setting, which must precede JAX
 from cnnjax.ops import *  # noqa: F403 - the public ops are the package's API

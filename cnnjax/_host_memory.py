@@ -62,6 +62,13 @@ def reuse_host_memory() -> bool:
     return _applied
 
 
+def apply_if_requested() -> None:
+    """``import cnnjax`` calls this before it imports JAX: applies the setting when
+    ``CNNJAX_REUSE_HOST_MEMORY`` is ``1``."""
+    if os.environ.get(ENV_VAR, "").strip() == "1":
+        reuse_host_memory()
+
+
 def reused() -> bool:
     """Whether ``reuse_host_memory`` applied in this process: a large buffer costs no fresh
     pages per call then, which the im2col convolution's chunk size and the tuning cache's
